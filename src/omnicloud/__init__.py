@@ -1,0 +1,1 @@
+"""omnicloud: one toolkit for people who run on more than one cloud."""

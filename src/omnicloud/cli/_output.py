@@ -1,0 +1,90 @@
+"""Output and error handling shared by every command.
+
+Each command prints human text through Rich, or JSON with ``--json``.
+Errors never show a traceback: an :class:`~omnicloud.errors.OmniCloudError`
+becomes one line on stderr and exit code 1 (2 for bad usage: invalid URIs,
+configuration errors). ``-v`` turns on debug logging.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from omnicloud.errors import ConfigError, InvalidURIError, OmniCloudError
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "console",
+    "err_console",
+    "fail",
+    "print_json",
+    "reporting_errors",
+    "to_jsonable",
+]
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+log = logging.getLogger("omnicloud.cli")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn dataclasses, datetimes and mappings into plain JSON values."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: to_jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Print one JSON document on stdout (no Rich markup, no wrapping)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, *, code: int = EXIT_FAILURE) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {_escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn omnicloud errors into one line and an exit code, never a traceback."""
+    try:
+        yield
+    except (InvalidURIError, ConfigError) as err:
+        log.debug("usage error", exc_info=True)
+        fail(str(err), code=EXIT_USAGE)
+    except OmniCloudError as err:
+        log.debug("operation failed", exc_info=True)
+        fail(str(err), code=EXIT_FAILURE)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # `omnicloud cat ... | head` closes the pipe early; that is not an error.
+        raise typer.Exit(0) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,107 @@
+"""Small pieces shared by the backends (no base class: each backend stands alone)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import IO, Any
+
+from omnicloud.errors import ConfigError
+from omnicloud.storage._types import ObjectInfo
+
+__all__ = [
+    "SpooledUpload",
+    "check_options",
+    "normalize_metadata",
+    "read_body",
+]
+
+# In-memory buffer for open_write before spilling to a temporary file.
+SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def check_options(backend: str, options: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Reject option names a backend does not know, naming the ones it does."""
+    allowed_set = set(allowed)
+    unknown = sorted(set(options) - allowed_set)
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for the {backend} backend: {', '.join(unknown)}",
+            hint=f"known options: {', '.join(sorted(allowed_set)) or 'none'}",
+        )
+
+
+def normalize_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """User metadata with lowercased keys, as every provider will hand it back."""
+    if not metadata:
+        return {}
+    result: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigError("metadata keys and values must be strings")
+        if not key or not all(c.isalnum() or c == "_" for c in key) or key[0].isdigit():
+            raise ConfigError(
+                f"metadata key {key!r} is not portable",
+                hint="use letters, digits and '_' (Azure allows no other characters), not starting with a digit",
+            )
+        if not value.isascii():
+            raise ConfigError(f"metadata value for {key!r} is not ASCII, which S3 and Azure headers require")
+        result[key.lower()] = value
+    return result
+
+
+def read_body(data: bytes | bytearray | memoryview | IO[bytes]) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    return data.read()
+
+
+class SpooledUpload(io.RawIOBase):
+    """A write-only file whose bytes become an object only on a clean close.
+
+    Bytes are kept in memory up to ``SPOOL_BYTES`` and then in a temporary
+    file; ``commit`` receives a readable file positioned at 0. Leaving the
+    ``with`` block through an exception discards everything.
+    """
+
+    def __init__(self, commit: Callable[[IO[bytes]], ObjectInfo]) -> None:
+        super().__init__()
+        self._commit = commit
+        self._buffer: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        self._aborted = False
+        self.info: ObjectInfo | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return self._buffer.write(data)
+
+    def abort(self) -> None:
+        self._aborted = True
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if not self._aborted:
+                self._buffer.seek(0)
+                self.info = self._commit(self._buffer)
+        finally:
+            self._buffer.close()
+            super().close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._aborted = True
+        self.close()

@@ -1,0 +1,186 @@
+"""What a store is: object records and one small Protocol per capability.
+
+A backend declares the capabilities it has in ``CAPABILITIES``; the typing
+test in ``tests/typing`` proves each declaration with mypy and the contract
+suite exercises it on a real emulator. Callers discover optional
+capabilities with ``isinstance(store, Multipart)`` and friends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import IO, Protocol, runtime_checkable
+
+from omnicloud.uri import ObjectURI
+
+__all__ = [
+    "DIGEST_METADATA_KEY",
+    "Admin",
+    "Deleter",
+    "Lister",
+    "Multipart",
+    "ObjectInfo",
+    "PartInfo",
+    "Reader",
+    "ServerSideCopy",
+    "Stat",
+    "Store",
+    "Writer",
+]
+
+# Our canonical digest is stored under this user-metadata key on every
+# provider, so it survives multipart uploads (whose etags are not digests).
+# No hyphen: Azure metadata names must be C# identifiers.
+DIGEST_METADATA_KEY = "omnicloud_digest"
+
+ByteRange = tuple[int, int]
+"""``(start, end)``: bytes ``start`` up to but not including ``end``."""
+
+
+def _empty_metadata() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a store knows about one object (or, in delimited listings, one prefix).
+
+    ``metadata`` holds user metadata with lowercased keys. ``digest`` is the
+    canonical digest omnicloud recorded at upload (``"algo:hex"``), when any.
+    """
+
+    key: str
+    size: int
+    etag: str | None = None
+    last_modified: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=_empty_metadata)
+    content_type: str | None = None
+    storage_class: str | None = None
+    version: str | None = None
+    is_prefix: bool = False
+
+    @property
+    def digest(self) -> str | None:
+        return self.metadata.get(DIGEST_METADATA_KEY)
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One uploaded part of a multipart upload."""
+
+    number: int
+    etag: str
+    size: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Every store is bound to one bucket (container on Azure) and can be closed."""
+
+    @property
+    def uri(self) -> ObjectURI: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Reader(Protocol):
+    def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
+        """The object's bytes, or bytes ``[start, end)`` of it."""
+        ...
+
+    def open_read(self, key: str) -> IO[bytes]:
+        """A streaming, closeable reader over the object."""
+        ...
+
+
+@runtime_checkable
+class Writer(Protocol):
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+    ) -> ObjectInfo:
+        """Write a whole object atomically; ``if_absent`` refuses to overwrite."""
+        ...
+
+    def open_write(
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> IO[bytes]:
+        """A writer whose object appears only when it is closed without error."""
+        ...
+
+
+@runtime_checkable
+class Lister(Protocol):
+    def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, lazily and page by page.
+
+        With ``delimiter="/"``, keys below the next ``/`` are rolled up into
+        entries with ``is_prefix=True``.
+        """
+        ...
+
+
+@runtime_checkable
+class Deleter(Protocol):
+    def delete(self, key: str, *, missing_ok: bool = False) -> None: ...
+
+
+@runtime_checkable
+class Stat(Protocol):
+    def stat(self, key: str) -> ObjectInfo: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+@runtime_checkable
+class ServerSideCopy(Protocol):
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        """Copy inside the bucket without the bytes passing through this process."""
+        ...
+
+
+@runtime_checkable
+class Multipart(Protocol):
+    min_part_size: int
+    max_part_size: int
+    max_parts: int
+
+    def create_multipart(
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Start an upload and return its id."""
+        ...
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo: ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo: ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class Admin(Protocol):
+    def create_bucket(self, *, exist_ok: bool = False) -> None: ...
+
+    def delete_bucket(self, *, force: bool = False) -> None:
+        """Delete the bucket; ``force`` deletes its objects first."""
+        ...
+
+    def bucket_exists(self) -> bool: ...

@@ -1,0 +1,371 @@
+"""``file://`` storage: a directory tree seen as a bucket.
+
+Keys are paths relative to the store's root (``/`` for stores opened from a
+URI, whose key is the absolute path without its leading slash). Writes go to
+a hidden temporary file in the target directory and are renamed into place,
+so a failed or interrupted write never leaves a partial file under the real
+name. User metadata and the content type live in ``user.omnicloud.*``
+extended attributes where the filesystem has them.
+"""
+
+from __future__ import annotations
+
+import errno
+import mimetypes
+import os
+import shutil
+import stat as stat_module
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, ClassVar, NoReturn
+
+from omnicloud.errors import (
+    ConfigError,
+    NotFoundError,
+    OmniCloudError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+)
+from omnicloud.storage._common import check_options, normalize_metadata
+from omnicloud.storage._types import (
+    ByteRange,
+    Deleter,
+    Lister,
+    ObjectInfo,
+    Reader,
+    ServerSideCopy,
+    Stat,
+    Writer,
+)
+from omnicloud.uri import ObjectURI
+
+__all__ = ["TEMP_MARKER", "LocalStore"]
+
+# Temporary files carry this marker; listings skip them.
+TEMP_MARKER = ".omnicloud-tmp-"
+_XATTR_META = "user.omnicloud.meta."
+_XATTR_CONTENT_TYPE = "user.omnicloud.content_type"
+_COPY_CHUNK = 8 * 1024 * 1024
+
+
+class LocalStore:
+    """A directory tree as a bucket."""
+
+    CAPABILITIES: ClassVar[tuple[type, ...]] = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy)
+    OPTIONS: ClassVar[tuple[str, ...]] = ("root",)
+
+    def __init__(self, root: str | os.PathLike[str] = "/") -> None:
+        self.root = Path(root).absolute()
+        self._uri = ObjectURI("local", "", _root_key(self.root))
+
+    @classmethod
+    def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> LocalStore:
+        check_options("local", options, cls.OPTIONS)
+        if credentials is not None:
+            raise ConfigError("local storage takes no credentials")
+        return cls(options.get("root", "/"))
+
+    @property
+    def uri(self) -> ObjectURI:
+        return self._uri
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    def path(self, key: str) -> Path:
+        """The filesystem path of ``key``."""
+        if key.startswith("/") or any(part in ("..", ".") for part in key.split("/")):
+            raise ConfigError(f"key {key!r} would leave the store's root")
+        return self.root / key
+
+    def _uri_of(self, key: str) -> str:
+        return f"file://{self.path(key)}"
+
+    def _fail(self, err: OSError, op: str, key: str) -> NoReturn:
+        raise _map_os_error(err, op, self._uri_of(key)) from err
+
+    # --- Reader --------------------------------------------------------------
+
+    def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
+        path = self._file(key, "get")
+        try:
+            with open(path, "rb") as f:
+                if range is None:
+                    return f.read()
+                start, end = range
+                f.seek(start)
+                return f.read(max(0, end - start))
+        except OSError as err:
+            self._fail(err, "get", key)
+
+    def open_read(self, key: str) -> IO[bytes]:
+        path = self._file(key, "get")
+        try:
+            return open(path, "rb")
+        except OSError as err:
+            self._fail(err, "get", key)
+
+    def _file(self, key: str, op: str) -> Path:
+        path = self.path(key)
+        if key == "" or key.endswith("/") or path.is_dir():
+            raise NotFoundError("is a directory, not a file", op=op, uri=self._uri_of(key), provider="local")
+        return path
+
+    # --- Writer --------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+    ) -> ObjectInfo:
+        meta = normalize_metadata(metadata)
+        with self._temp_writer(key, meta, content_type, if_absent=if_absent) as writer:
+            if isinstance(data, bytes | bytearray | memoryview):
+                writer.write(data)
+            else:
+                shutil.copyfileobj(data, writer, _COPY_CHUNK)
+        return self.stat(key)
+
+    def open_write(
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> IO[bytes]:
+        return self._temp_writer(key, normalize_metadata(metadata), content_type)  # type: ignore[return-value]
+
+    def _temp_writer(
+        self, key: str, metadata: dict[str, str], content_type: str | None, *, if_absent: bool = False
+    ) -> _TempFileWriter:
+        target = self._file(key, "put")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.with_name(f"{TEMP_MARKER}{uuid.uuid4().hex[:12]}-{target.name}"[:255])
+            handle = open(temp, "xb")  # noqa: SIM115 - closed by the writer
+        except OSError as err:
+            self._fail(err, "put", key)
+
+        def publish() -> None:
+            _write_attributes(temp, metadata, content_type)
+            if if_absent:
+                # link() refuses to replace an existing name: an atomic create-if-absent.
+                try:
+                    os.link(temp, target)
+                except FileExistsError:
+                    raise PreconditionFailedError(
+                        "object already exists", op="put", uri=self._uri_of(key), provider="local"
+                    ) from None
+                finally:
+                    temp.unlink(missing_ok=True)
+            else:
+                os.replace(temp, target)
+
+        return _TempFileWriter(handle, temp, publish, lambda err: self._fail(err, "put", key))
+
+    # --- Lister --------------------------------------------------------------
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        if delimiter not in (None, "/"):
+            raise ConfigError("local storage lists with delimiter '/' or none")
+        start_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.path(start_dir) if start_dir else self.root
+        if not base.is_dir():
+            return
+        yield from self._walk(base, start_dir + "/" if start_dir else "", prefix, delimiter)
+
+    def _walk(self, directory: Path, dir_key: str, prefix: str, delimiter: str | None) -> Iterator[ObjectInfo]:
+        try:
+            with os.scandir(directory) as it:
+                entries = [(e.name + "/" if e.is_dir(follow_symlinks=True) else e.name, e) for e in it]
+        except OSError as err:
+            if err.errno in (errno.ENOENT, errno.ENOTDIR):
+                return
+            self._fail(err, "list", dir_key)
+        # Sorting with "/" appended to directory names yields keys in the
+        # same byte order as a cloud listing.
+        entries.sort(key=lambda pair: pair[0])
+        for name, entry in entries:
+            if TEMP_MARKER in name:
+                continue
+            key = dir_key + name
+            if name.endswith("/"):
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+                if delimiter and key.startswith(prefix):
+                    yield ObjectInfo(key=key, size=0, is_prefix=True)
+                    continue
+                yield from self._walk(Path(entry.path), key, prefix, delimiter)
+            elif key.startswith(prefix):
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                if stat_module.S_ISREG(st.st_mode):
+                    yield self._info(key, Path(entry.path), st)
+
+    # --- Deleter, Stat, ServerSideCopy ----------------------------------------
+
+    def delete(self, key: str, *, missing_ok: bool = False) -> None:
+        path = self._file(key, "delete")
+        try:
+            path.unlink()
+        except FileNotFoundError as err:
+            if not missing_ok:
+                self._fail(err, "delete", key)
+        except OSError as err:
+            self._fail(err, "delete", key)
+
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._file(key, "stat")
+        try:
+            st = path.stat()
+        except OSError as err:
+            self._fail(err, "stat", key)
+        return self._info(key, path, st)
+
+    def exists(self, key: str) -> bool:
+        return key != "" and not key.endswith("/") and self.path(key).is_file()
+
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        src = self._file(src_key, "copy")
+        info = self.stat(src_key)
+        try:
+            with open(src, "rb") as reader:
+                return self.put(dst_key, reader, metadata=info.metadata, content_type=info.content_type)
+        except OSError as err:
+            self._fail(err, "copy", src_key)
+
+    def _info(self, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
+        metadata, content_type = _read_attributes(path)
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            metadata=metadata,
+            content_type=content_type or mimetypes.guess_type(key)[0] or "application/octet-stream",
+        )
+
+
+class _TempFileWriter:
+    """Writes to a temporary file; publishes it under the real name on a clean close."""
+
+    def __init__(
+        self,
+        handle: IO[bytes],
+        temp: Path,
+        publish: Callable[[], None],
+        on_error: Callable[[OSError], NoReturn],
+    ) -> None:
+        self._handle = handle
+        self._temp = temp
+        self._publish = publish
+        self._on_error = on_error
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as err:
+            self.abort()
+            self._on_error(err)
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._handle.close()
+            self._temp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._handle.close()
+            self._publish()
+        except OSError as err:
+            self._temp.unlink(missing_ok=True)
+            self._on_error(err)
+        except BaseException:
+            self._temp.unlink(missing_ok=True)
+            raise
+
+    def __enter__(self) -> _TempFileWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+def _write_attributes(path: Path, metadata: Mapping[str, str], content_type: str | None) -> None:
+    try:
+        for name, value in metadata.items():
+            os.setxattr(path, _XATTR_META + name, value.encode())
+        if content_type:
+            os.setxattr(path, _XATTR_CONTENT_TYPE, content_type.encode())
+    except OSError as err:
+        if err.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        # Filesystems without user xattrs keep the bytes but not the metadata.
+
+
+def _read_attributes(path: Path) -> tuple[dict[str, str], str | None]:
+    try:
+        names = os.listxattr(path)
+    except OSError:
+        return {}, None
+    metadata: dict[str, str] = {}
+    content_type = None
+    for name in names:
+        if name.startswith(_XATTR_META):
+            metadata[name[len(_XATTR_META) :]] = os.getxattr(path, name).decode(errors="replace")
+        elif name == _XATTR_CONTENT_TYPE:
+            content_type = os.getxattr(path, name).decode(errors="replace")
+    return metadata, content_type
+
+
+def _root_key(root: Path) -> str:
+    text = str(root).strip("/")
+    return text + "/" if text else ""
+
+
+def _map_os_error(err: OSError, op: str, uri: str) -> OmniCloudError:
+    reason = err.strerror or str(err)
+    if isinstance(err, FileNotFoundError | NotADirectoryError):
+        return NotFoundError("no such file", op=op, uri=uri, provider="local")
+    if isinstance(err, PermissionError):
+        return PermissionDeniedError(f"permission denied: {reason}", op=op, uri=uri, provider="local")
+    if err.errno == errno.ENOSPC:
+        return OmniCloudError("no space left on device", op=op, uri=uri, provider="local")
+    return OmniCloudError(f"{op} failed: {reason}", op=op, uri=uri, provider="local")
