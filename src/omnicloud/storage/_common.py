@@ -6,12 +6,13 @@ import io
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from omnicloud.errors import ConfigError
 from omnicloud.storage._types import ObjectInfo
 
 __all__ = [
+    "ErrorMappingStream",
     "SpooledUpload",
     "check_options",
     "normalize_metadata",
@@ -105,3 +106,34 @@ class SpooledUpload(io.RawIOBase):
         if exc_type is not None:
             self._aborted = True
         self.close()
+
+
+class ErrorMappingStream(io.RawIOBase):
+    """Wraps an SDK's streaming body so read errors arrive as omnicloud errors.
+
+    ``body`` needs ``read(n)`` (and optionally ``close()``); ``fail`` maps and
+    raises an SDK exception.
+    """
+
+    def __init__(self, body: Any, fail: Callable[[Exception], NoReturn]) -> None:
+        super().__init__()
+        self._body = body
+        self._fail = fail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            chunk = self._body.read(len(buffer))
+        except Exception as err:
+            self._fail(err)
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            closer = getattr(self._body, "close", None)
+            if callable(closer):
+                closer()
+        super().close()

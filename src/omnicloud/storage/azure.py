@@ -1,0 +1,507 @@
+"""Azure Blob Storage through the official ``azure-storage-blob`` client.
+
+The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
+options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
+reached) or ``AZURE_STORAGE_ACCOUNT``. Multipart uploads are Azure's staged
+blocks: a block list committed at the end, so nothing is visible until then.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any, ClassVar, NoReturn
+
+from omnicloud.errors import (
+    AuthenticationError,
+    ConfigError,
+    CredentialsNotFoundError,
+    NotFoundError,
+    OmniCloudError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    TransientError,
+)
+from omnicloud.storage._common import (
+    ErrorMappingStream,
+    SpooledUpload,
+    check_options,
+    normalize_metadata,
+)
+from omnicloud.storage._types import (
+    Admin,
+    ByteRange,
+    Deleter,
+    Lister,
+    Multipart,
+    ObjectInfo,
+    PartInfo,
+    Reader,
+    ServerSideCopy,
+    Stat,
+    Writer,
+)
+from omnicloud.uri import ObjectURI
+
+__all__ = ["AzureStore"]
+
+_MiB = 1024 * 1024
+_COPY_POLL_SECONDS = 0.2
+
+
+class AzureStore:
+    """One Azure Blob container."""
+
+    CAPABILITIES: ClassVar[tuple[type, ...]] = (
+        Reader,
+        Writer,
+        Lister,
+        Deleter,
+        Stat,
+        ServerSideCopy,
+        Multipart,
+        Admin,
+    )
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "connection_string",
+        "account",
+        "account_url",
+        "account_key",
+        "sas_token",
+        "max_concurrency",
+        "page_size",
+    )
+
+    # Staged blocks: up to 4000 MiB each, 50,000 per blob, no minimum.
+    min_part_size = 1
+    max_part_size = 4000 * _MiB
+    max_parts = 50_000
+
+    def __init__(
+        self,
+        container: str,
+        *,
+        account: str | None = None,
+        connection_string: str | None = None,
+        account_url: str | None = None,
+        account_key: Any = None,
+        sas_token: Any = None,
+        credentials: Any = None,
+        max_concurrency: int = 4,
+        page_size: int = 1000,
+    ) -> None:
+        self._uri = ObjectURI("azure", container)
+        self._max_concurrency = max_concurrency
+        self._page_size = page_size
+        self._service = _make_service(
+            account=account,
+            connection_string=connection_string,
+            account_url=account_url,
+            account_key=account_key,
+            sas_token=sas_token,
+            credentials=credentials,
+        )
+        self.account = self._service.account_name
+        self._container = self._service.get_container_client(container)
+
+    @classmethod
+    def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> AzureStore:
+        check_options("azure", options, cls.OPTIONS)
+        options.setdefault("account", uri.account)
+        return cls(uri.bucket, credentials=credentials, **options)
+
+    @property
+    def uri(self) -> ObjectURI:
+        return self._uri
+
+    @property
+    def client(self) -> Any:
+        """The ContainerClient, for features omnicloud does not wrap."""
+        return self._container
+
+    def close(self) -> None:
+        self._container.close()
+        self._service.close()
+
+    def __enter__(self) -> AzureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AzureStore({str(self._uri)!r}, account={self.account!r})"
+
+    def _fail(self, err: Exception, op: str, key: str = "") -> NoReturn:
+        raise _map_error(err, op, str(self._uri.with_key(key))) from err
+
+    # --- Reader --------------------------------------------------------------
+
+    def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
+        blob = self._container.get_blob_client(key)
+        try:
+            if range is None:
+                data: bytes = blob.download_blob(max_concurrency=self._max_concurrency).readall()
+                return data
+            start, end = range
+            if end <= start:
+                return b""
+            data = blob.download_blob(offset=start, length=end - start).readall()
+            return data
+        except Exception as err:
+            if range is not None and getattr(err, "status_code", None) == 416:
+                return b""
+            self._fail(err, "get", key)
+
+    def open_read(self, key: str) -> IO[bytes]:
+        try:
+            downloader = self._container.get_blob_client(key).download_blob()
+        except Exception as err:
+            self._fail(err, "get", key)
+        stream = ErrorMappingStream(downloader, lambda err: self._fail(err, "get", key))
+        return io.BufferedReader(stream, buffer_size=4 * _MiB)
+
+    # --- Writer --------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+    ) -> ObjectInfo:
+        from azure.storage.blob import ContentSettings
+
+        meta = normalize_metadata(metadata)
+        ctype = content_type or "application/octet-stream"
+        body = bytes(data) if isinstance(data, bytearray | memoryview) else data
+        try:
+            result = self._container.get_blob_client(key).upload_blob(
+                body,
+                overwrite=not if_absent,
+                metadata=meta,
+                content_settings=ContentSettings(content_type=ctype),
+                max_concurrency=self._max_concurrency,
+            )
+        except Exception as err:
+            self._fail(err, "put", key)
+        size = len(body) if isinstance(body, bytes) else None
+        if size is None:
+            return self.stat(key)
+        return ObjectInfo(
+            key=key,
+            size=size,
+            etag=result.get("etag"),
+            last_modified=result.get("last_modified"),
+            metadata=meta,
+            content_type=ctype,
+            version=result.get("version_id"),
+        )
+
+    def open_write(
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> IO[bytes]:
+        return SpooledUpload(  # type: ignore[return-value]
+            lambda f: self.put(key, f, metadata=metadata, content_type=content_type)
+        )
+
+    # --- Lister --------------------------------------------------------------
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        try:
+            if delimiter:
+                items = self._container.walk_blobs(
+                    name_starts_with=prefix or None, delimiter=delimiter, results_per_page=self._page_size
+                )
+            else:
+                items = self._container.list_blobs(name_starts_with=prefix or None, results_per_page=self._page_size)
+            for item in items:
+                if not hasattr(item, "size"):
+                    yield ObjectInfo(key=item.name, size=0, is_prefix=True)
+                else:
+                    yield _info(item)
+        except OmniCloudError:
+            raise
+        except Exception as err:
+            self._fail(err, "list", prefix)
+
+    # --- Deleter, Stat, ServerSideCopy ----------------------------------------
+
+    def delete(self, key: str, *, missing_ok: bool = False) -> None:
+        try:
+            self._container.delete_blob(key)
+        except Exception as err:
+            if missing_ok and getattr(err, "error_code", None) == "BlobNotFound":
+                return
+            self._fail(err, "delete", key)
+
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            props = self._container.get_blob_client(key).get_blob_properties()
+        except Exception as err:
+            self._fail(err, "stat", key)
+        return _info(props)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except NotFoundError as err:
+            if "container" in err.message:
+                raise
+            return False
+        return True
+
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        source = self._container.get_blob_client(src_key)
+        target = self._container.get_blob_client(dst_key)
+        try:
+            # Inside one account the source is authorized by the same credential.
+            target.start_copy_from_url(source.url)
+            props = target.get_blob_properties()
+            while props.copy.status == "pending":
+                time.sleep(_COPY_POLL_SECONDS)
+                props = target.get_blob_properties()
+        except Exception as err:
+            self._fail(err, "copy", src_key)
+        if props.copy.status != "success":
+            raise OmniCloudError(
+                f"server-side copy ended as {props.copy.status}",
+                op="copy",
+                uri=str(self._uri.with_key(dst_key)),
+                provider="azure",
+            )
+        return _info(props)
+
+    # --- Multipart (staged blocks) ---------------------------------------------
+
+    def create_multipart(
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        # Azure keeps no upload object: the id names the blocks, and metadata
+        # travels with the commit. Encode both into the id so a resumed
+        # process can complete the upload.
+        meta = normalize_metadata(metadata)
+        payload = "\n".join([uuid.uuid4().hex, content_type or "", *(f"{k}={v}" for k, v in sorted(meta.items()))])
+        return base64.urlsafe_b64encode(payload.encode()).decode()
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+        block_id = _block_id(upload_id, number)
+        try:
+            self._container.get_blob_client(key).stage_block(block_id, data, length=len(data))
+        except Exception as err:
+            self._fail(err, "upload_part", key)
+        return PartInfo(number, block_id, len(data))
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
+        from azure.storage.blob import BlobBlock, ContentSettings
+
+        nonce, content_type, meta = _decode_upload_id(upload_id)
+        ordered = sorted(parts, key=lambda p: p.number)
+        blocks = [BlobBlock(block_id=_block_id(upload_id, p.number)) for p in ordered]
+        try:
+            self._container.get_blob_client(key).commit_block_list(
+                blocks,
+                metadata=meta,
+                content_settings=ContentSettings(content_type=content_type or "application/octet-stream"),
+            )
+        except Exception as err:
+            self._fail(err, "complete_multipart", key)
+        return self.stat(key)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Uncommitted blocks are discarded by Azure (after 7 days at most); nothing to call."""
+
+    # --- Admin ---------------------------------------------------------------
+
+    def create_bucket(self, *, exist_ok: bool = False) -> None:
+        try:
+            self._container.create_container()
+        except Exception as err:
+            if exist_ok and getattr(err, "error_code", None) == "ContainerAlreadyExists":
+                return
+            self._fail(err, "create_bucket")
+
+    def delete_bucket(self, *, force: bool = False) -> None:
+        try:
+            if not force and next(iter(self._container.list_blobs(results_per_page=1)), None) is not None:
+                raise PreconditionFailedError(
+                    "container is not empty",
+                    op="delete_bucket",
+                    uri=str(self._uri),
+                    provider="azure",
+                    hint="delete its blobs first or pass force",
+                )
+            self._container.delete_container()
+        except OmniCloudError:
+            raise
+        except Exception as err:
+            self._fail(err, "delete_bucket")
+
+    def bucket_exists(self) -> bool:
+        try:
+            return bool(self._container.exists())
+        except Exception as err:
+            self._fail(err, "bucket_exists")
+
+
+def _block_id(upload_id: str, number: int) -> str:
+    # Block ids must be base64 and of one length within a blob.
+    nonce = _decode_upload_id(upload_id)[0]
+    return base64.b64encode(f"{nonce}-{number:06d}".encode()).decode()
+
+
+def _decode_upload_id(upload_id: str) -> tuple[str, str | None, dict[str, str]]:
+    try:
+        lines = base64.urlsafe_b64decode(upload_id.encode()).decode().split("\n")
+        nonce, content_type, *pairs = lines
+        meta = dict(pair.split("=", 1) for pair in pairs)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ConfigError("not an Azure upload id made by omnicloud", op="multipart") from err
+    return nonce, content_type or None, meta
+
+
+def _info(props: Any) -> ObjectInfo:
+    settings = getattr(props, "content_settings", None)
+    tier = getattr(props, "blob_tier", None)
+    return ObjectInfo(
+        key=props.name,
+        size=int(props.size or 0),
+        etag=props.etag,
+        last_modified=props.last_modified,
+        metadata={k.lower(): v for k, v in (props.metadata or {}).items()},
+        content_type=getattr(settings, "content_type", None),
+        storage_class=str(tier) if tier else None,
+        version=getattr(props, "version_id", None),
+    )
+
+
+def _make_service(
+    *,
+    account: str | None,
+    connection_string: str | None,
+    account_url: str | None,
+    account_key: Any,
+    sas_token: Any,
+    credentials: Any,
+) -> Any:
+    try:
+        from azure.storage.blob import BlobServiceClient, ExponentialRetry
+    except ImportError as err:
+        raise ConfigError(
+            "Azure needs azure-storage-blob", provider="azure", hint="pip install 'omnicloud[azure]'"
+        ) from err
+
+    # The SDK's default retry waits 15 s before the first retry; keep failures quick.
+    settings: dict[str, Any] = {
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
+        "connection_timeout": 10,
+        "read_timeout": 60,
+    }
+    env_connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    try:
+        connection = _reveal(connection_string)
+        if connection is None and credentials is None and account_key is None and sas_token is None:
+            if env_connection and (account is None or f"AccountName={account};" in env_connection + ";"):
+                connection = env_connection
+        if connection:
+            return BlobServiceClient.from_connection_string(connection, **settings)
+        account = account or os.environ.get("AZURE_STORAGE_ACCOUNT")
+        if account_url is None:
+            if account is None:
+                raise CredentialsNotFoundError(
+                    "no Azure storage account given",
+                    provider="azure",
+                    hint="use azure://ACCOUNT/CONTAINER/KEY, or set AZURE_STORAGE_CONNECTION_STRING "
+                    "or AZURE_STORAGE_ACCOUNT",
+                )
+            account_url = f"https://{account}.blob.core.windows.net"
+        credential: Any
+        if credentials is not None and hasattr(credentials, "azure_credential"):
+            credential = credentials.azure_credential()
+        elif credentials is not None:
+            credential = credentials
+        elif account_key is not None:
+            credential = {"account_name": account, "account_key": _reveal(account_key)}
+        elif sas_token is not None:
+            credential = _reveal(sas_token)
+        elif os.environ.get("AZURE_STORAGE_KEY"):
+            credential = {"account_name": account, "account_key": os.environ["AZURE_STORAGE_KEY"]}
+        elif os.environ.get("AZURE_STORAGE_SAS_TOKEN"):
+            credential = os.environ["AZURE_STORAGE_SAS_TOKEN"]
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return BlobServiceClient(account_url, credential=credential, **settings)
+    except OmniCloudError:
+        raise
+    except Exception as err:
+        raise _map_error(err, "connect", None) from err
+
+
+def _reveal(value: Any) -> str | None:
+    if value is None:
+        return None
+    reveal = getattr(value, "reveal", None)
+    return str(reveal() if callable(reveal) else value)
+
+
+def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
+    if isinstance(err, OmniCloudError):
+        return err
+    from azure.core import exceptions as zx
+
+    fields: dict[str, Any] = {"op": op, "uri": uri, "provider": "azure"}
+    code = getattr(err, "error_code", None) or ""
+    status = getattr(err, "status_code", None)
+    if isinstance(err, zx.ClientAuthenticationError):
+        if code in ("AuthorizationPermissionMismatch", "AuthorizationFailure", "InsufficientAccountPermissions"):
+            return PermissionDeniedError(f"access denied ({code})", **fields)
+        return AuthenticationError(f"Azure rejected the credentials ({code or status})", **fields)
+    if isinstance(err, zx.ResourceNotFoundError):
+        if code == "ContainerNotFound":
+            return NotFoundError("container does not exist", hint="create it with `omnicloud mb`", **fields)
+        return NotFoundError("no such object", **fields)
+    if isinstance(err, zx.ResourceExistsError):
+        text = {
+            "BlobAlreadyExists": "object already exists",
+            "ContainerAlreadyExists": "container already exists",
+        }.get(str(code), f"conflict ({code})")
+        return PreconditionFailedError(text, **fields)
+    if isinstance(err, zx.ResourceModifiedError):
+        return PreconditionFailedError(f"precondition failed ({code})", **fields)
+    if isinstance(err, zx.ServiceRequestError | zx.ServiceResponseError):
+        return TransientError(
+            "cannot reach the Azure Blob endpoint",
+            hint="check the network and AZURE_STORAGE_CONNECTION_STRING",
+            **fields,
+        )
+    if isinstance(err, zx.HttpResponseError):
+        if code in ("InvalidBlockList", "InvalidBlockId"):
+            return PreconditionFailedError(f"block list rejected ({code})", **fields)
+        if status == 403:
+            return PermissionDeniedError(f"access denied ({code})", **fields)
+        if status == 412:
+            return PreconditionFailedError(f"precondition failed ({code})", **fields)
+        if status == 429 or (isinstance(status, int) and status >= 500):
+            return TransientError(f"Azure is busy or failing ({code or status})", **fields)
+        return OmniCloudError(f"Azure error {code or status}", **fields)
+    if isinstance(err, ValueError):
+        # The SDK raises ValueError for malformed connection strings and keys;
+        # never echo the text, which may carry the key.
+        return ConfigError("invalid Azure connection settings (connection string, key or SAS)", **fields)
+    return OmniCloudError(f"unexpected Azure failure: {type(err).__name__}", **fields)

@@ -1,0 +1,564 @@
+"""S3 storage: AWS and every S3-compatible endpoint (MinIO, OCI's S3 API, Spaces, moto).
+
+The endpoint follows the AWS SDK's own variables: ``AWS_ENDPOINT_URL_S3``,
+then ``AWS_ENDPOINT_URL``; the option ``endpoint_url`` wins over both.
+Credentials come from an omnicloud ``Credentials`` object when given, else
+from the options, else from boto3's default chain. Every botocore error is
+translated to :mod:`omnicloud.errors` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from omnicloud.errors import (
+    AuthenticationError,
+    ConfigError,
+    CredentialsNotFoundError,
+    NotFoundError,
+    OmniCloudError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    TransientError,
+)
+from omnicloud.storage._common import ErrorMappingStream, SpooledUpload, check_options, normalize_metadata, read_body
+from omnicloud.storage._types import (
+    Admin,
+    ByteRange,
+    Deleter,
+    Lister,
+    Multipart,
+    ObjectInfo,
+    PartInfo,
+    Reader,
+    ServerSideCopy,
+    Stat,
+    Writer,
+)
+from omnicloud.uri import ObjectURI
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["S3Store"]
+
+_MiB = 1024 * 1024
+_GiB = 1024 * _MiB
+# Bodies above this size go through boto3's managed (multipart) upload.
+_SINGLE_PUT_LIMIT = 64 * _MiB
+
+_NOT_FOUND = {"NoSuchKey", "NotFound", "404", "NoSuchUpload", "NoSuchVersion"}
+_NO_BUCKET = {"NoSuchBucket"}
+_DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem"}
+_AUTH = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+    "InvalidClientTokenId",
+}
+_PRECONDITION = {
+    "PreconditionFailed",
+    "412",
+    "ConditionalRequestConflict",
+    "BucketAlreadyExists",
+    "BucketAlreadyOwnedByYou",
+    "BucketNotEmpty",
+    "EntityTooSmall",
+    "InvalidPart",
+    "InvalidPartOrder",
+}
+_TRANSIENT = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+
+
+class S3Store:
+    """One S3 bucket."""
+
+    CAPABILITIES: ClassVar[tuple[type, ...]] = (
+        Reader,
+        Writer,
+        Lister,
+        Deleter,
+        Stat,
+        ServerSideCopy,
+        Multipart,
+        Admin,
+    )
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "endpoint_url",
+        "region",
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "profile",
+        "addressing_style",
+        "max_pool_connections",
+        "page_size",
+    )
+
+    min_part_size = 5 * _MiB
+    max_part_size = 5 * _GiB
+    max_parts = 10_000
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        credentials: Any = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        profile: str | None = None,
+        addressing_style: str | None = None,
+        max_pool_connections: int = 32,
+        page_size: int = 1000,
+    ) -> None:
+        self._uri = ObjectURI("aws", bucket)
+        self._region = region
+        self.endpoint_url = (
+            endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+        )
+        self._page_size = page_size
+        self._client = _make_client(
+            region=region,
+            endpoint_url=self.endpoint_url,
+            credentials=credentials,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            session_token=session_token,
+            profile=profile,
+            addressing_style=addressing_style,
+            max_pool_connections=max_pool_connections,
+        )
+
+    @classmethod
+    def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> S3Store:
+        check_options("s3", options, cls.OPTIONS)
+        options.setdefault("region", uri.region)
+        return cls(uri.bucket, credentials=credentials, **options)
+
+    @property
+    def uri(self) -> ObjectURI:
+        return self._uri
+
+    @property
+    def client(self) -> S3Client:
+        """The boto3 client, for control-plane features omnicloud does not wrap."""
+        return self._client
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> S3Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        endpoint = f", endpoint={self.endpoint_url!r}" if self.endpoint_url else ""
+        return f"S3Store({str(self._uri)!r}{endpoint})"
+
+    def _fail(self, err: Exception, op: str, key: str = "") -> NoReturn:
+        raise _map_error(err, op, str(self._uri.with_key(key))) from err
+
+    # --- Reader --------------------------------------------------------------
+
+    def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
+        args: dict[str, Any] = {"Bucket": self._uri.bucket, "Key": key}
+        if range is not None:
+            start, end = range
+            if end <= start:
+                return b""
+            args["Range"] = f"bytes={start}-{end - 1}"
+        try:
+            body = self._client.get_object(**args)["Body"]
+            try:
+                return body.read()
+            finally:
+                body.close()
+        except Exception as err:
+            if range is not None and _code(err) == "InvalidRange":
+                return b""
+            self._fail(err, "get", key)
+
+    def open_read(self, key: str) -> IO[bytes]:
+        try:
+            body = self._client.get_object(Bucket=self._uri.bucket, Key=key)["Body"]
+        except Exception as err:
+            self._fail(err, "get", key)
+        return io.BufferedReader(ErrorMappingStream(body, lambda err: self._fail(err, "get", key)), buffer_size=_MiB)
+
+    # --- Writer --------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        if_absent: bool = False,
+    ) -> ObjectInfo:
+        meta = normalize_metadata(metadata)
+        extra: dict[str, Any] = {"Metadata": meta, "ContentType": content_type or "application/octet-stream"}
+        size = _size_of(data)
+        if size is None or size > _SINGLE_PUT_LIMIT and not if_absent:
+            return self._managed_upload(key, data, extra)
+        body = read_body(data)
+        if if_absent:
+            extra["IfNoneMatch"] = "*"
+        try:
+            response = self._client.put_object(Bucket=self._uri.bucket, Key=key, Body=body, **extra)
+        except Exception as err:
+            self._fail(err, "put", key)
+        return ObjectInfo(
+            key=key,
+            size=len(body),
+            etag=response.get("ETag"),
+            metadata=meta,
+            content_type=extra["ContentType"],
+            version=response.get("VersionId"),
+        )
+
+    def _managed_upload(self, key: str, data: bytes | IO[bytes], extra: dict[str, Any]) -> ObjectInfo:
+        from boto3.s3.transfer import TransferConfig
+
+        fileobj: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
+        config = TransferConfig(multipart_threshold=_SINGLE_PUT_LIMIT, multipart_chunksize=16 * _MiB)
+        try:
+            self._client.upload_fileobj(fileobj, self._uri.bucket, key, ExtraArgs=extra, Config=config)
+        except Exception as err:
+            self._fail(err, "put", key)
+        return self.stat(key)
+
+    def open_write(
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> IO[bytes]:
+        return SpooledUpload(  # type: ignore[return-value]
+            lambda f: self.put(key, f, metadata=metadata, content_type=content_type)
+        )
+
+    # --- Lister --------------------------------------------------------------
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        args: dict[str, Any] = {"Bucket": self._uri.bucket, "Prefix": prefix, "MaxKeys": self._page_size}
+        if delimiter:
+            args["Delimiter"] = delimiter
+        while True:
+            try:
+                page = self._client.list_objects_v2(**args)
+            except Exception as err:
+                self._fail(err, "list", prefix)
+            entries = [
+                ObjectInfo(
+                    key=item["Key"],
+                    size=item["Size"],
+                    etag=item.get("ETag"),
+                    last_modified=item.get("LastModified"),
+                    storage_class=item.get("StorageClass"),
+                )
+                for item in page.get("Contents", [])
+            ]
+            entries.extend(
+                ObjectInfo(key=p["Prefix"], size=0, is_prefix=True) for p in page.get("CommonPrefixes", [])
+            )
+            entries.sort(key=lambda e: e.key)
+            yield from entries
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            args["ContinuationToken"] = token
+
+    # --- Deleter, Stat, ServerSideCopy ----------------------------------------
+
+    def delete(self, key: str, *, missing_ok: bool = False) -> None:
+        # S3 deletes are idempotent; a missing key is reported only on request.
+        if not missing_ok:
+            self.stat(key)
+        try:
+            self._client.delete_object(Bucket=self._uri.bucket, Key=key)
+        except Exception as err:
+            self._fail(err, "delete", key)
+
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            head = self._client.head_object(Bucket=self._uri.bucket, Key=key)
+        except Exception as err:
+            self._fail(err, "stat", key)
+        return ObjectInfo(
+            key=key,
+            size=head["ContentLength"],
+            etag=head.get("ETag"),
+            last_modified=head.get("LastModified"),
+            metadata={k.lower(): v for k, v in head.get("Metadata", {}).items()},
+            content_type=head.get("ContentType"),
+            storage_class=head.get("StorageClass", "STANDARD"),
+            version=head.get("VersionId"),
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except NotFoundError as err:
+            if "bucket" in err.message:
+                raise
+            return False
+        return True
+
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        try:
+            # The managed copy switches to multipart copy above 5 GiB.
+            self._client.copy(
+                {"Bucket": self._uri.bucket, "Key": src_key},
+                self._uri.bucket,
+                dst_key,
+            )
+        except Exception as err:
+            self._fail(err, "copy", src_key)
+        return self.stat(dst_key)
+
+    # --- Multipart -----------------------------------------------------------
+
+    def create_multipart(
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        try:
+            response = self._client.create_multipart_upload(
+                Bucket=self._uri.bucket,
+                Key=key,
+                Metadata=normalize_metadata(metadata),
+                ContentType=content_type or "application/octet-stream",
+            )
+        except Exception as err:
+            self._fail(err, "create_multipart", key)
+        return response["UploadId"]
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+        try:
+            response = self._client.upload_part(
+                Bucket=self._uri.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        except Exception as err:
+            self._fail(err, "upload_part", key)
+        return PartInfo(number, response["ETag"], len(data))
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
+        ordered = sorted(parts, key=lambda p: p.number)
+        try:
+            self._client.complete_multipart_upload(
+                Bucket=self._uri.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in ordered]},
+            )
+        except Exception as err:
+            self._fail(err, "complete_multipart", key)
+        return self.stat(key)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self._uri.bucket, Key=key, UploadId=upload_id)
+        except Exception as err:
+            if _code(err) in _NOT_FOUND:
+                return
+            self._fail(err, "abort_multipart", key)
+
+    # --- Admin ---------------------------------------------------------------
+
+    def create_bucket(self, *, exist_ok: bool = False) -> None:
+        args: dict[str, Any] = {"Bucket": self._uri.bucket}
+        region = self._client.meta.region_name
+        if region and region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._client.create_bucket(**args)
+        except Exception as err:
+            if exist_ok and _code(err) == "BucketAlreadyOwnedByYou":
+                return
+            self._fail(err, "create_bucket")
+
+    def delete_bucket(self, *, force: bool = False) -> None:
+        if force:
+            self._empty_bucket()
+        try:
+            self._client.delete_bucket(Bucket=self._uri.bucket)
+        except Exception as err:
+            self._fail(err, "delete_bucket")
+
+    def _empty_bucket(self) -> None:
+        try:
+            uploads = self._client.list_multipart_uploads(Bucket=self._uri.bucket).get("Uploads", [])
+            for upload in uploads:
+                self.abort_multipart(upload["Key"], upload["UploadId"])
+            batch: list[dict[str, str]] = []
+            for info in self.list():
+                batch.append({"Key": info.key})
+                if len(batch) == 1000:
+                    self._client.delete_objects(Bucket=self._uri.bucket, Delete={"Objects": batch, "Quiet": True})
+                    batch = []
+            if batch:
+                self._client.delete_objects(Bucket=self._uri.bucket, Delete={"Objects": batch, "Quiet": True})
+        except OmniCloudError:
+            raise
+        except Exception as err:
+            self._fail(err, "delete_bucket")
+
+    def bucket_exists(self) -> bool:
+        try:
+            self._client.head_bucket(Bucket=self._uri.bucket)
+        except Exception as err:
+            if _code(err) in _NOT_FOUND | _NO_BUCKET:
+                return False
+            self._fail(err, "bucket_exists")
+        return True
+
+
+def _size_of(data: bytes | IO[bytes]) -> int | None:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return len(data)
+    try:
+        position = data.tell()
+        end = data.seek(0, os.SEEK_END)
+        data.seek(position)
+    except (OSError, AttributeError, ValueError):
+        return None
+    return end - position
+
+
+def _make_client(
+    *,
+    region: str | None,
+    endpoint_url: str | None,
+    credentials: Any,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    session_token: str | None,
+    profile: str | None,
+    addressing_style: str | None,
+    max_pool_connections: int,
+) -> S3Client:
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as err:
+        raise ConfigError("S3 needs boto3", provider="aws", hint="pip install 'omnicloud[aws]'") from err
+
+    if credentials is not None and hasattr(credentials, "boto3_session"):
+        session = credentials.boto3_session()
+    else:
+        try:
+            session = boto3.Session(
+                aws_access_key_id=_reveal(access_key_id),
+                aws_secret_access_key=_reveal(secret_access_key),
+                aws_session_token=_reveal(session_token),
+                profile_name=profile,
+            )
+        except Exception as err:
+            raise _map_error(err, "connect", None) from err
+    region = region or session.region_name or "us-east-1"
+    config = Config(
+        region_name=region,
+        max_pool_connections=max_pool_connections,
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=10,
+        read_timeout=60,
+        s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},
+        # Checksums on every request cost CPU and some S3-compatible services reject them.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    client: S3Client = session.client("s3", endpoint_url=endpoint_url, config=config)
+    return client
+
+
+def _reveal(value: Any) -> str | None:
+    if value is None:
+        return None
+    reveal = getattr(value, "reveal", None)
+    return str(reveal() if callable(reveal) else value)
+
+
+def _code(err: Exception) -> str:
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status:
+            return str(status)
+    return ""
+
+
+def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
+    from botocore import exceptions as bx
+
+    if isinstance(err, OmniCloudError):
+        return err
+    fields: dict[str, Any] = {"op": op, "uri": uri, "provider": "aws"}
+    if isinstance(err, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return CredentialsNotFoundError(
+            "no AWS credentials found",
+            hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a profile in the omnicloud config",
+            **fields,
+        )
+    if isinstance(err, bx.ProfileNotFound):
+        return ConfigError(f"AWS profile not found: {err.kwargs.get('profile')}", **fields)
+    if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ConnectionClosedError):
+        return TransientError(
+            "cannot reach the S3 endpoint",
+            hint="check the network and AWS_ENDPOINT_URL / endpoint_url",
+            **fields,
+        )
+    if isinstance(err, bx.ReadTimeoutError | bx.ResponseStreamingError | bx.IncompleteReadError):
+        return TransientError("the S3 connection broke while reading", **fields)
+    if isinstance(err, bx.ParamValidationError):
+        return ConfigError(f"invalid request: {err}", **fields)
+    if isinstance(err, bx.ClientError):
+        code = _code(err)
+        message = err.response.get("Error", {}).get("Message") or code
+        if code in _NO_BUCKET:
+            return NotFoundError("bucket does not exist", hint="create it with `omnicloud mb`", **fields)
+        if code in _NOT_FOUND:
+            return NotFoundError("no such object", **fields)
+        if code in _AUTH:
+            return AuthenticationError(f"AWS rejected the credentials ({code})", **fields)
+        if code in _DENIED:
+            return PermissionDeniedError(f"access denied ({code})", **fields)
+        if code in _PRECONDITION:
+            text = "object already exists" if code in ("PreconditionFailed", "412") and op == "put" else message
+            return PreconditionFailedError(f"{text} ({code})", **fields)
+        if code in _TRANSIENT:
+            return TransientError(f"S3 is busy or failing ({code}): {message}", **fields)
+        return OmniCloudError(f"S3 error {code}: {message}", **fields)
+    if isinstance(err, bx.BotoCoreError):
+        return OmniCloudError(f"S3 client error: {err}", **fields)
+    return OmniCloudError(f"unexpected S3 failure: {type(err).__name__}: {err}", **fields)
