@@ -74,6 +74,7 @@ class AzureStore:
         "sas_token",
         "max_concurrency",
         "page_size",
+        "retry_total",
     )
 
     # Staged blocks: up to 4000 MiB each, 50,000 per blob, no minimum.
@@ -93,6 +94,7 @@ class AzureStore:
         credentials: Any = None,
         max_concurrency: int = 4,
         page_size: int = 1000,
+        retry_total: int = 3,
     ) -> None:
         self._uri = ObjectURI("azure", container)
         self._max_concurrency = max_concurrency
@@ -104,6 +106,7 @@ class AzureStore:
             account_key=account_key,
             sas_token=sas_token,
             credentials=credentials,
+            retry_total=retry_total,
         )
         self.account = self._service.account_name
         self._container = self._service.get_container_client(container)
@@ -220,16 +223,21 @@ class AzureStore:
     def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
         try:
             if delimiter:
-                items = self._container.walk_blobs(
+                pages = self._container.walk_blobs(
                     name_starts_with=prefix or None, delimiter=delimiter, results_per_page=self._page_size
-                )
+                ).by_page()
             else:
-                items = self._container.list_blobs(name_starts_with=prefix or None, results_per_page=self._page_size)
-            for item in items:
-                if not hasattr(item, "size"):
-                    yield ObjectInfo(key=item.name, size=0, is_prefix=True)
-                else:
-                    yield _info(item)
+                pages = self._container.list_blobs(
+                    name_starts_with=prefix or None, results_per_page=self._page_size
+                ).by_page()
+            for page in pages:
+                # A page holds blobs and prefixes apart; merge them in key order.
+                entries = [
+                    _info(item) if hasattr(item, "size") else ObjectInfo(key=item.name, size=0, is_prefix=True)
+                    for item in page
+                ]
+                entries.sort(key=lambda e: e.key)
+                yield from entries
         except OmniCloudError:
             raise
         except Exception as err:
@@ -397,6 +405,7 @@ def _make_service(
     account_key: Any,
     sas_token: Any,
     credentials: Any,
+    retry_total: int,
 ) -> Any:
     try:
         from azure.storage.blob import BlobServiceClient, ExponentialRetry
@@ -407,7 +416,7 @@ def _make_service(
 
     # The SDK's default retry waits 15 s before the first retry; keep failures quick.
     settings: dict[str, Any] = {
-        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=retry_total),
         "connection_timeout": 10,
         "read_timeout": 60,
     }
@@ -467,6 +476,7 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
 
     fields: dict[str, Any] = {"op": op, "uri": uri, "provider": "azure"}
     code = getattr(err, "error_code", None) or ""
+    code = str(getattr(code, "value", code))
     status = getattr(err, "status_code", None)
     if isinstance(err, zx.ClientAuthenticationError):
         if code in ("AuthorizationPermissionMismatch", "AuthorizationFailure", "InsufficientAccountPermissions"):
@@ -493,7 +503,10 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
     if isinstance(err, zx.HttpResponseError):
         if code in ("InvalidBlockList", "InvalidBlockId"):
             return PreconditionFailedError(f"block list rejected ({code})", **fields)
+        if code == "AuthenticationFailed":
+            return AuthenticationError("Azure rejected the credentials (AuthenticationFailed)", **fields)
         if status == 403:
+            # Azurite reports a bad shared-key signature as AuthorizationFailure.
             return PermissionDeniedError(f"access denied ({code})", **fields)
         if status == 412:
             return PreconditionFailedError(f"precondition failed ({code})", **fields)

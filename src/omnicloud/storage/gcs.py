@@ -48,7 +48,7 @@ class GCSStore:
     """One GCS bucket."""
 
     CAPABILITIES: ClassVar[tuple[type, ...]] = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Admin)
-    OPTIONS: ClassVar[tuple[str, ...]] = ("project", "endpoint", "location", "page_size")
+    OPTIONS: ClassVar[tuple[str, ...]] = ("project", "endpoint", "location", "page_size", "retry_deadline")
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class GCSStore:
         credentials: Any = None,
         location: str | None = None,
         page_size: int = 1000,
+        retry_deadline: float = 30.0,
     ) -> None:
         self._uri = ObjectURI("gcp", bucket)
         self._location = location
@@ -66,6 +67,11 @@ class GCSStore:
         self.endpoint = endpoint or os.environ.get("STORAGE_EMULATOR_HOST") or None
         self._client = _make_client(project, endpoint, credentials)
         self._bucket = self._client.bucket(bucket)
+        # The SDK retries for up to 120 s by default, which reads as a hang to
+        # a person at a terminal; the transfer engine adds its own retries.
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        self._retry = DEFAULT_RETRY.with_timeout(retry_deadline)
 
     @classmethod
     def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> GCSStore:
@@ -102,7 +108,7 @@ class GCSStore:
         if isinstance(mapped, NotFoundError) and op not in ("create_bucket", "delete_bucket") and key:
             # GCS answers 404 for a missing bucket and a missing object alike.
             try:
-                bucket_missing = self._client.lookup_bucket(self._uri.bucket) is None
+                bucket_missing = self._client.lookup_bucket(self._uri.bucket, retry=self._retry) is None
             except Exception:
                 bucket_missing = False
             if bucket_missing:
@@ -121,12 +127,12 @@ class GCSStore:
         blob = self._bucket.blob(key)
         try:
             if range is None:
-                data: bytes = blob.download_as_bytes(checksum=None)
+                data: bytes = blob.download_as_bytes(checksum=None, retry=self._retry)
                 return data
             start, end = range
             if end <= start:
                 return b""
-            data = blob.download_as_bytes(start=start, end=end - 1, checksum=None)
+            data = blob.download_as_bytes(start=start, end=end - 1, checksum=None, retry=self._retry)
             return data
         except Exception as err:
             if range is not None and getattr(err, "code", None) == 416:
@@ -135,7 +141,7 @@ class GCSStore:
 
     def open_read(self, key: str) -> IO[bytes]:
         try:
-            blob = self._bucket.get_blob(key)
+            blob = self._bucket.get_blob(key, retry=self._retry)
         except Exception as err:
             self._fail(err, "get", key)
         if blob is None:
@@ -168,9 +174,11 @@ class GCSStore:
                 )
         try:
             if isinstance(data, bytes | bytearray | memoryview):
-                blob.upload_from_string(bytes(data), content_type=ctype, checksum=None, **conditions)
+                blob.upload_from_string(
+                    bytes(data), content_type=ctype, checksum=None, retry=self._retry, **conditions
+                )
             else:
-                blob.upload_from_file(data, content_type=ctype, checksum=None, **conditions)
+                blob.upload_from_file(data, content_type=ctype, checksum=None, retry=self._retry, **conditions)
         except Exception as err:
             self._fail(err, "put", key)
         return _info(blob)
@@ -191,7 +199,11 @@ class GCSStore:
     def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
         try:
             iterator = self._client.list_blobs(
-                self._uri.bucket, prefix=prefix or None, delimiter=delimiter, page_size=self._page_size
+                self._uri.bucket,
+                prefix=prefix or None,
+                delimiter=delimiter,
+                page_size=self._page_size,
+                retry=self._retry,
             )
             pages = iterator.pages
             while True:
@@ -212,7 +224,7 @@ class GCSStore:
 
     def delete(self, key: str, *, missing_ok: bool = False) -> None:
         try:
-            self._bucket.blob(key).delete()
+            self._bucket.blob(key).delete(retry=self._retry)
         except Exception as err:
             if missing_ok and getattr(err, "code", None) == 404 and self.bucket_exists():
                 return
@@ -220,7 +232,7 @@ class GCSStore:
 
     def stat(self, key: str) -> ObjectInfo:
         try:
-            blob = self._bucket.get_blob(key)
+            blob = self._bucket.get_blob(key, retry=self._retry)
         except Exception as err:
             self._fail(err, "stat", key)
         if blob is None:
@@ -240,9 +252,9 @@ class GCSStore:
         target = self._bucket.blob(dst_key)
         try:
             # rewrite() copies objects of any size, a chunk per call.
-            token, _, _ = target.rewrite(source)
+            token, _, _ = target.rewrite(source, retry=self._retry)
             while token is not None:
-                token, _, _ = target.rewrite(source, token=token)
+                token, _, _ = target.rewrite(source, token=token, retry=self._retry)
         except Exception as err:
             self._fail(err, "copy", src_key)
         return self.stat(dst_key)
@@ -251,7 +263,7 @@ class GCSStore:
 
     def create_bucket(self, *, exist_ok: bool = False) -> None:
         try:
-            self._client.create_bucket(self._uri.bucket, location=self._location)
+            self._client.create_bucket(self._uri.bucket, location=self._location, retry=self._retry)
         except Exception as err:
             if exist_ok and getattr(err, "code", None) == 409:
                 return
@@ -261,8 +273,8 @@ class GCSStore:
         try:
             if force:
                 for info in self.list():
-                    self._bucket.blob(info.key).delete()
-            self._bucket.delete()
+                    self._bucket.blob(info.key).delete(retry=self._retry)
+            self._bucket.delete(retry=self._retry)
         except OmniCloudError:
             raise
         except Exception as err:
@@ -270,7 +282,7 @@ class GCSStore:
 
     def bucket_exists(self) -> bool:
         try:
-            return self._client.lookup_bucket(self._uri.bucket) is not None
+            return self._client.lookup_bucket(self._uri.bucket, retry=self._retry) is not None
         except Exception as err:
             self._fail(err, "bucket_exists")
 
@@ -294,7 +306,7 @@ class _RangedReader(io.RawIOBase):
             return 0
         end = min(self._size, self._position + max(len(buffer), _CHUNK))
         try:
-            chunk = self._blob.download_as_bytes(start=self._position, end=end - 1, checksum=None)
+            chunk = self._blob.download_as_bytes(start=self._position, end=end - 1, checksum=None, retry=self._store._retry)
         except Exception as err:
             self._store._fail(err, "get", self._key)
         n = min(len(chunk), len(buffer))
@@ -362,6 +374,20 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
         return AuthenticationError("Google rejected the credentials (token refresh failed)", **fields)
     if isinstance(err, ax.TransportError):
         return TransientError("cannot reach the Google auth endpoint", **fields)
+    if isinstance(err, gx.RetryError):
+        # The SDK gave up retrying: whatever the last failure was, it was transient.
+        cause = err.cause if isinstance(err.cause, Exception) else None
+        inner = _map_error(cause, op, uri) if cause is not None else None
+        if isinstance(inner, TransientError):
+            return inner
+        return TransientError("GCS kept failing until the retry deadline", **fields)
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if type(err).__name__ == "InvalidResponse" and isinstance(status, int):
+        if status == 429 or status >= 500:
+            return TransientError(f"GCS is busy or failing ({status})", **fields)
+        if status == 404:
+            return NotFoundError("no such object", **fields)
+        return OmniCloudError(f"GCS answered {status}", **fields)
     if isinstance(err, gx.GoogleAPICallError):
         code = getattr(err, "code", None)
         message = getattr(err, "message", "") or str(code)

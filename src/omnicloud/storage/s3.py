@@ -111,6 +111,7 @@ class S3Store:
         "addressing_style",
         "max_pool_connections",
         "page_size",
+        "max_attempts",
     )
 
     min_part_size = 5 * _MiB
@@ -131,6 +132,7 @@ class S3Store:
         addressing_style: str | None = None,
         max_pool_connections: int = 32,
         page_size: int = 1000,
+        max_attempts: int = 3,
     ) -> None:
         self._uri = ObjectURI("aws", bucket)
         self._region = region
@@ -148,6 +150,7 @@ class S3Store:
             profile=profile,
             addressing_style=addressing_style,
             max_pool_connections=max_pool_connections,
+            max_attempts=max_attempts,
         )
 
     @classmethod
@@ -398,6 +401,13 @@ class S3Store:
         region = self._client.meta.region_name
         if region and region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        # us-east-1 answers 200 to re-creating one's own bucket; make it explicit.
+        if self.bucket_exists():
+            if exist_ok:
+                return
+            raise PreconditionFailedError(
+                "bucket already exists", op="create_bucket", uri=str(self._uri), provider="aws"
+            )
         try:
             self._client.create_bucket(**args)
         except Exception as err:
@@ -464,6 +474,7 @@ def _make_client(
     profile: str | None,
     addressing_style: str | None,
     max_pool_connections: int,
+    max_attempts: int,
 ) -> S3Client:
     try:
         import boto3
@@ -487,7 +498,7 @@ def _make_client(
     config = Config(
         region_name=region,
         max_pool_connections=max_pool_connections,
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=10,
         read_timeout=60,
         s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},

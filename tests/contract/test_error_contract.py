@@ -1,0 +1,143 @@
+"""Error mapping is part of the contract: each provider's failures become the same omnicloud errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from omnicloud.errors import (
+    AuthenticationError,
+    OmniCloudError,
+    PermissionDeniedError,
+    TransientError,
+)
+
+pytestmark = pytest.mark.emulator
+
+CLOUDS = ["s3", "gcs", "azure"]
+AZURITE_KEY_WRONG = "d3Jvbmcga2V5IGZvciBhenVyaXRlIHRoYXQgaXMgbG9uZyBlbm91Z2ggdG8gYmUgcGxhdXNpYmxl"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _open_cloud(name: str, endpoint: str, bucket: str = "oc-errors") -> Any:
+    if name == "s3":
+        from omnicloud.storage.s3 import S3Store
+
+        return S3Store(
+            bucket, endpoint_url=endpoint, access_key_id="testing", secret_access_key="testing", max_attempts=2
+        )
+    if name == "gcs":
+        from omnicloud.storage.gcs import GCSStore
+
+        return GCSStore(bucket, endpoint=endpoint, project="omnicloud-tests", retry_deadline=1.0)
+    from omnicloud.storage.azure import AzureStore
+
+    connection = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_KEY_WRONG};BlobEndpoint={endpoint}/devstoreaccount1;"
+    )
+    return AzureStore(bucket, connection_string=connection, retry_total=0)
+
+
+class _Busy(BaseHTTPRequestHandler):
+    """Answers every request as an overloaded provider would."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if "/storage/v1" in self.path or "/upload/storage" in self.path or "/download/storage" in self.path:
+            body = json.dumps({"error": {"code": 503, "message": "backend busy"}}).encode()
+            ctype = "application/json"
+        else:
+            body = b"<?xml version='1.0'?><Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
+            ctype = "application/xml"
+        self.send_response(503)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-ms-error-code", "ServerBusy")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def busy_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("name", CLOUDS)
+def test_unreachable_endpoint_is_a_transient_error_naming_the_object(name: str) -> None:
+    store = _open_cloud(name, f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(TransientError) as caught:
+        store.get("some/key")
+    assert caught.value.retryable
+    assert "some/key" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", CLOUDS)
+def test_throttling_and_server_errors_are_transient(name: str, busy_endpoint: str) -> None:
+    store = _open_cloud(name, busy_endpoint)
+    with pytest.raises(TransientError) as caught:
+        store.get("k")
+    assert caught.value.retryable
+    assert caught.value.provider in ("aws", "gcp", "azure")
+
+
+def test_azure_rejects_a_wrong_account_key(azurite: Any) -> None:
+    store = _open_cloud("azure", azurite.endpoint)
+    with pytest.raises((AuthenticationError, PermissionDeniedError)) as caught:
+        store.put("k", b"1")
+    assert AZURITE_KEY_WRONG not in str(caught.value)
+
+
+def test_s3_rejects_unknown_access_keys_as_authentication_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omnicloud.sandbox import start_moto
+    from omnicloud.storage.s3 import S3Store
+
+    # With no unauthenticated actions allowed, moto checks keys against its IAM.
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "0")
+    emulator = start_moto()
+    try:
+        store = S3Store(
+            "oc-auth",
+            endpoint_url=emulator.endpoint,
+            access_key_id="AKIAFAKEFAKEFAKE1234",
+            secret_access_key="not-a-real-secret-value",
+        )
+        with pytest.raises((AuthenticationError, PermissionDeniedError)) as caught:
+            store.create_bucket()
+        assert "not-a-real-secret-value" not in str(caught.value)
+    finally:
+        emulator.stop()
+
+
+def test_every_mapped_error_is_an_omnicloud_error_with_op_and_provider(azurite: Any) -> None:
+    store = _open_cloud("azure", azurite.endpoint)
+    with pytest.raises(OmniCloudError) as caught:
+        store.stat("x")
+    assert caught.value.op == "stat"
+    assert caught.value.provider == "azure"
