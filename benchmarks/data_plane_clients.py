@@ -49,9 +49,15 @@ def bench_s3(size: int, payload: bytes) -> None:
             client_options={"allow_http": True},
             virtual_hosted_style_request=False,
         )
-        timed("s3 put  boto3 put_object", size, lambda: client.put_object(Bucket="bench", Key="a", Body=payload))
+        timed(
+            "s3 put  boto3 put_object", size, lambda: client.put_object(Bucket="bench", Key="a", Body=payload)
+        )
         timed("s3 put  obstore put", size, lambda: obstore.put(ob, "b", payload))
-        timed("s3 get  boto3 get_object().read()", size, lambda: client.get_object(Bucket="bench", Key="a")["Body"].read())
+        timed(
+            "s3 get  boto3 get_object().read()",
+            size,
+            lambda: client.get_object(Bucket="bench", Key="a")["Body"].read(),
+        )
         timed("s3 get  obstore get().bytes()", size, lambda: obstore.get(ob, "a").bytes())
     finally:
         emu.stop()

@@ -97,9 +97,7 @@ class OmniCloudError(Exception):
         )
 
 
-def _rebuild_error(
-    cls: type[OmniCloudError], message: str, fields: dict[str, object]
-) -> OmniCloudError:
+def _rebuild_error(cls: type[OmniCloudError], message: str, fields: dict[str, object]) -> OmniCloudError:
     return cls(message, **fields)  # type: ignore[arg-type]
 
 

@@ -161,7 +161,7 @@ def parse_uri(text: str | ObjectURI | os.PathLike[str]) -> ObjectURI:
 
 
 def _split_first(rest: str, text: str, what: str) -> tuple[str, str]:
-    head, sep, tail = rest.partition("/")
+    head, _, tail = rest.partition("/")
     if not head:
         raise InvalidURIError(f"missing {what} in {_show(text)}", hint=f"accepted forms: {ACCEPTED_FORMS}")
     return head, tail

@@ -44,19 +44,25 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
 
         emu = request.getfixturevalue("moto_server")
         options = {"endpoint_url": emu.endpoint, "access_key_id": "testing", "secret_access_key": "testing"}
-        return Backend(name, lambda bucket: S3Store(bucket, **options), endpoint=emu.endpoint, options=options)
+        return Backend(
+            name, lambda bucket: S3Store(bucket, **options), endpoint=emu.endpoint, options=options
+        )
     if name == "gcs":
         from omnicloud.storage.gcs import GCSStore
 
         emu = request.getfixturevalue("gcs_emulator")
         options = {"endpoint": emu.endpoint, "project": "omnicloud-tests"}
-        return Backend(name, lambda bucket: GCSStore(bucket, **options), endpoint=emu.endpoint, options=options)
+        return Backend(
+            name, lambda bucket: GCSStore(bucket, **options), endpoint=emu.endpoint, options=options
+        )
     if name == "azure":
         from omnicloud.storage.azure import AzureStore
 
         emu = request.getfixturevalue("azurite")
         options = {"connection_string": emu.env["AZURE_STORAGE_CONNECTION_STRING"]}
-        return Backend(name, lambda bucket: AzureStore(bucket, **options), endpoint=emu.endpoint, options=options)
+        return Backend(
+            name, lambda bucket: AzureStore(bucket, **options), endpoint=emu.endpoint, options=options
+        )
     raise AssertionError(name)
 
 

@@ -35,7 +35,11 @@ def _open_cloud(name: str, endpoint: str, bucket: str = "oc-errors") -> Any:
         from omnicloud.storage.s3 import S3Store
 
         return S3Store(
-            bucket, endpoint_url=endpoint, access_key_id="testing", secret_access_key="testing", max_attempts=2
+            bucket,
+            endpoint_url=endpoint,
+            access_key_id="testing",
+            secret_access_key="testing",
+            max_attempts=2,
         )
     if name == "gcs":
         from omnicloud.storage.gcs import GCSStore
@@ -61,7 +65,7 @@ class _Busy(BaseHTTPRequestHandler):
             body = json.dumps({"error": {"code": 503, "message": "backend busy"}}).encode()
             ctype = "application/json"
         else:
-            body = b"<?xml version='1.0'?><Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
+            body = b"<?xml version='1.0'?><Error><Code>SlowDown</Code><Message>Slow</Message></Error>"
             ctype = "application/xml"
         self.send_response(503)
         self.send_header("Content-Type", ctype)

@@ -22,8 +22,6 @@ from omnicloud.storage import (
     Writer,
 )
 
-
-
 pytestmark = pytest.mark.emulator
 
 PROTOCOLS = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, Admin)
@@ -55,8 +53,12 @@ def test_put_then_get_returns_the_same_bytes(store: Any) -> None:
 
 
 def test_put_records_metadata_and_content_type_that_stat_returns(store: Any) -> None:
-    store.put("doc.txt", b"hello", metadata={"Owner": "data_team", "omnicloud_digest": "sha256:ab"},
-              content_type="text/plain")
+    store.put(
+        "doc.txt",
+        b"hello",
+        metadata={"Owner": "data_team", "omnicloud_digest": "sha256:ab"},
+        content_type="text/plain",
+    )
     info = store.stat("doc.txt")
     assert info.size == 5
     assert info.content_type == "text/plain"
@@ -204,7 +206,11 @@ def test_list_pages_through_more_than_a_thousand_objects(store: Any) -> None:
 
 
 def test_missing_key_raises_not_found_that_is_also_file_not_found(store: Any) -> None:
-    for call in (lambda: store.get("missing"), lambda: store.stat("missing"), lambda: store.open_read("missing")):
+    for call in (
+        lambda: store.get("missing"),
+        lambda: store.stat("missing"),
+        lambda: store.open_read("missing"),
+    ):
         with pytest.raises(NotFoundError) as caught:
             call()
         assert isinstance(caught.value, FileNotFoundError)
@@ -250,7 +256,9 @@ def test_multipart_upload_assembles_parts_in_number_order(store: Any) -> None:
         pytest.skip(f"{type(store).__name__} has no multipart API")
     part_size = max(store.min_part_size, 1024)
     first, second, last = os.urandom(part_size), os.urandom(part_size), os.urandom(1000)
-    upload = store.create_multipart("mp/object", metadata={"omnicloud_digest": "sha256:ef"}, content_type="text/x")
+    upload = store.create_multipart(
+        "mp/object", metadata={"omnicloud_digest": "sha256:ef"}, content_type="text/x"
+    )
     parts = [
         store.upload_part("mp/object", upload, 3, last),
         store.upload_part("mp/object", upload, 1, first),

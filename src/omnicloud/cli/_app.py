@@ -7,6 +7,7 @@ import logging
 import typer
 
 from omnicloud.cli import _objects
+from omnicloud.cli import sandbox as _sandbox
 
 app = typer.Typer(
     name="omnicloud",
@@ -33,6 +34,7 @@ def _global_options(
 
 
 _objects.register(app)
+app.add_typer(_sandbox.app, name="sandbox")
 
 
 def run() -> None:

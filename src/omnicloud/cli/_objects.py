@@ -54,7 +54,9 @@ def _human_size(size: int) -> str:
 
 
 def ls(
-    uri: str = typer.Argument(..., help="Bucket, prefix or object URI (s3://, gs://, az://, oci://, mem://, file://)."),
+    uri: str = typer.Argument(
+        ..., help="Bucket, prefix or object URI (s3://, gs://, az://, oci://, mem://, file://)."
+    ),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="List every object below the prefix."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -101,7 +103,9 @@ def ls(
 
 def cat(
     uri: str = typer.Argument(..., help="Object URI."),
-    byte_range: str = typer.Option(None, "--range", help="Bytes START-END (END exclusive) instead of the whole object."),
+    byte_range: str = typer.Option(
+        None, "--range", help="Bytes START-END (END exclusive) instead of the whole object."
+    ),
 ) -> None:
     """Write an object's bytes to stdout."""
     from omnicloud.errors import ConfigError
@@ -129,7 +133,9 @@ def cat(
 
 def cp(
     src: str = typer.Argument(..., help="Source object: a URI or a local path."),
-    dst: str = typer.Argument(..., help="Destination: a URI or a local path; ending in / means 'into this prefix'."),
+    dst: str = typer.Argument(
+        ..., help="Destination: a URI or a local path; ending in / means 'into this prefix'."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Copy one object between any two locations."""

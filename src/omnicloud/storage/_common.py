@@ -45,7 +45,7 @@ def normalize_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
         if not key or not all(c.isalnum() or c == "_" for c in key) or key[0].isdigit():
             raise ConfigError(
                 f"metadata key {key!r} is not portable",
-                hint="use letters, digits and '_' (Azure allows no other characters), not starting with a digit",
+                hint="use letters, digits and '_' (Azure allows nothing else), not starting with a digit",
             )
         if not value.isascii():
             raise ConfigError(f"metadata value for {key!r} is not ASCII, which S3 and Azure headers require")

@@ -233,7 +233,9 @@ class AzureStore:
             for page in pages:
                 # A page holds blobs and prefixes apart; merge them in key order.
                 entries = [
-                    _info(item) if hasattr(item, "size") else ObjectInfo(key=item.name, size=0, is_prefix=True)
+                    _info(item)
+                    if hasattr(item, "size")
+                    else ObjectInfo(key=item.name, size=0, is_prefix=True)
                     for item in page
                 ]
                 entries.sort(key=lambda e: e.key)
@@ -303,7 +305,9 @@ class AzureStore:
         # travels with the commit. Encode both into the id so a resumed
         # process can complete the upload.
         meta = normalize_metadata(metadata)
-        payload = "\n".join([uuid.uuid4().hex, content_type or "", *(f"{k}={v}" for k, v in sorted(meta.items()))])
+        payload = "\n".join(
+            [uuid.uuid4().hex, content_type or "", *(f"{k}={v}" for k, v in sorted(meta.items()))]
+        )
         return base64.urlsafe_b64encode(payload.encode()).decode()
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
@@ -317,7 +321,7 @@ class AzureStore:
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
         from azure.storage.blob import BlobBlock, ContentSettings
 
-        nonce, content_type, meta = _decode_upload_id(upload_id)
+        _, content_type, meta = _decode_upload_id(upload_id)
         ordered = sorted(parts, key=lambda p: p.number)
         blocks = [BlobBlock(block_id=_block_id(upload_id, p.number)) for p in ordered]
         try:
@@ -479,7 +483,11 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
     code = str(getattr(code, "value", code))
     status = getattr(err, "status_code", None)
     if isinstance(err, zx.ClientAuthenticationError):
-        if code in ("AuthorizationPermissionMismatch", "AuthorizationFailure", "InsufficientAccountPermissions"):
+        if code in (
+            "AuthorizationPermissionMismatch",
+            "AuthorizationFailure",
+            "InsufficientAccountPermissions",
+        ):
             return PermissionDeniedError(f"access denied ({code})", **fields)
         return AuthenticationError(f"Azure rejected the credentials ({code or status})", **fields)
     if isinstance(err, zx.ResourceNotFoundError):

@@ -146,7 +146,9 @@ class GCSStore:
             self._fail(err, "get", key)
         if blob is None:
             self._fail(_missing(), "get", key)
-        return io.BufferedReader(_RangedReader(self, key, blob.size or 0, blob.generation), buffer_size=_CHUNK)
+        return io.BufferedReader(
+            _RangedReader(self, key, blob.size or 0, blob.generation), buffer_size=_CHUNK
+        )
 
     # --- Writer --------------------------------------------------------------
 
@@ -178,7 +180,9 @@ class GCSStore:
                     bytes(data), content_type=ctype, checksum=None, retry=self._retry, **conditions
                 )
             else:
-                blob.upload_from_file(data, content_type=ctype, checksum=None, retry=self._retry, **conditions)
+                blob.upload_from_file(
+                    data, content_type=ctype, checksum=None, retry=self._retry, **conditions
+                )
         except Exception as err:
             self._fail(err, "put", key)
         return _info(blob)
@@ -306,7 +310,9 @@ class _RangedReader(io.RawIOBase):
             return 0
         end = min(self._size, self._position + max(len(buffer), _CHUNK))
         try:
-            chunk = self._blob.download_as_bytes(start=self._position, end=end - 1, checksum=None, retry=self._store._retry)
+            chunk = self._blob.download_as_bytes(
+                start=self._position, end=end - 1, checksum=None, retry=self._store._retry
+            )
         except Exception as err:
             self._store._fail(err, "get", self._key)
         n = min(len(chunk), len(buffer))
@@ -318,7 +324,7 @@ class _RangedReader(io.RawIOBase):
 def _missing() -> Exception:
     from google.api_core.exceptions import NotFound
 
-    return NotFound("no such object")
+    return NotFound("no such object")  # type: ignore[no-untyped-call]
 
 
 def _info(blob: Any) -> ObjectInfo:
@@ -339,7 +345,9 @@ def _make_client(project: str | None, endpoint: str | None, credentials: Any) ->
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
     except ImportError as err:
-        raise ConfigError("GCS needs google-cloud-storage", provider="gcp", hint="pip install 'omnicloud[gcp]'") from err
+        raise ConfigError(
+            "GCS needs google-cloud-storage", provider="gcp", hint="pip install 'omnicloud[gcp]'"
+        ) from err
 
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     client_options = {"api_endpoint": endpoint} if endpoint else None
@@ -349,7 +357,7 @@ def _make_client(project: str | None, endpoint: str | None, credentials: Any) ->
     elif credentials is not None:
         creds = credentials
     if creds is None and (emulator or endpoint):
-        creds = AnonymousCredentials()
+        creds = AnonymousCredentials()  # type: ignore[no-untyped-call]
     project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or ("omnicloud-emulator" if creds else None)
     try:
         return storage.Client(project=project, credentials=creds, client_options=client_options)
@@ -401,14 +409,18 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
             text = "bucket already exists" if op == "create_bucket" else f"conflict: {message}"
             return PreconditionFailedError(text, **fields)
         if code == 412:
-            return PreconditionFailedError("object already exists" if op == "put" else "precondition failed", **fields)
+            return PreconditionFailedError(
+                "object already exists" if op == "put" else "precondition failed", **fields
+            )
         if code == 429 or (isinstance(code, int) and code >= 500):
             return TransientError(f"GCS is busy or failing ({code})", **fields)
         return OmniCloudError(f"GCS error {code}: {message}", **fields)
     import requests
 
     if isinstance(err, requests.ConnectionError | requests.Timeout):
-        return TransientError("cannot reach the GCS endpoint", hint="check STORAGE_EMULATOR_HOST / endpoint", **fields)
+        return TransientError(
+            "cannot reach the GCS endpoint", hint="check STORAGE_EMULATOR_HOST / endpoint", **fields
+        )
     if isinstance(err, ValueError) and "metadata" in str(err).lower():
         return ConfigError(str(err), **fields)
     return OmniCloudError(f"unexpected GCS failure: {type(err).__name__}: {err}", **fields)

@@ -190,7 +190,9 @@ class LocalStore:
             return
         yield from self._walk(base, start_dir + "/" if start_dir else "", prefix, delimiter)
 
-    def _walk(self, directory: Path, dir_key: str, prefix: str, delimiter: str | None) -> Iterator[ObjectInfo]:
+    def _walk(
+        self, directory: Path, dir_key: str, prefix: str, delimiter: str | None
+    ) -> Iterator[ObjectInfo]:
         try:
             with os.scandir(directory) as it:
                 entries = [(e.name + "/" if e.is_dir(follow_symlinks=True) else e.name, e) for e in it]

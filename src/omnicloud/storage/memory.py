@@ -138,9 +138,7 @@ class MemoryStore:
     def _entry(self, op: str, key: str) -> tuple[bytes, ObjectInfo]:
         entry = self._bucket(op, key).objects.get(key)
         if entry is None:
-            raise NotFoundError(
-                "no such object", op=op, uri=str(self._uri.with_key(key)), provider="memory"
-            )
+            raise NotFoundError("no such object", op=op, uri=str(self._uri.with_key(key)), provider="memory")
         return entry
 
     def _store(
@@ -282,11 +280,16 @@ class MemoryStore:
             bucket.uploads[upload_id] = (key, {}, meta, content_type)
         return upload_id
 
-    def _upload(self, op: str, key: str, upload_id: str) -> tuple[str, dict[int, bytes], dict[str, str], str | None]:
+    def _upload(
+        self, op: str, key: str, upload_id: str
+    ) -> tuple[str, dict[int, bytes], dict[str, str], str | None]:
         upload = self._bucket(op, key).uploads.get(upload_id)
         if upload is None or upload[0] != key:
             raise NotFoundError(
-                f"no multipart upload {upload_id!r}", op=op, uri=str(self._uri.with_key(key)), provider="memory"
+                f"no multipart upload {upload_id!r}",
+                op=op,
+                uri=str(self._uri.with_key(key)),
+                provider="memory",
             )
         return upload
 
@@ -304,7 +307,9 @@ class MemoryStore:
             ordered = sorted(parts, key=lambda p: p.number)
             for index, part in enumerate(ordered):
                 if part.number not in stored:
-                    raise PreconditionFailedError(f"part {part.number} was never uploaded", op="complete_multipart")
+                    raise PreconditionFailedError(
+                        f"part {part.number} was never uploaded", op="complete_multipart"
+                    )
                 if index < len(ordered) - 1 and len(stored[part.number]) < self.min_part_size:
                     raise PreconditionFailedError(
                         f"part {part.number} is smaller than the {self.min_part_size}-byte minimum",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from omnicloud.errors import (
     AuthenticationError,
@@ -24,7 +24,13 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage._common import ErrorMappingStream, SpooledUpload, check_options, normalize_metadata, read_body
+from omnicloud.storage._common import (
+    ErrorMappingStream,
+    SpooledUpload,
+    check_options,
+    normalize_metadata,
+    read_body,
+)
 from omnicloud.storage._types import (
     Admin,
     ByteRange,
@@ -137,7 +143,10 @@ class S3Store:
         self._uri = ObjectURI("aws", bucket)
         self._region = region
         self.endpoint_url = (
-            endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or None
         )
         self._page_size = page_size
         self._client = _make_client(
@@ -209,7 +218,9 @@ class S3Store:
             body = self._client.get_object(Bucket=self._uri.bucket, Key=key)["Body"]
         except Exception as err:
             self._fail(err, "get", key)
-        return io.BufferedReader(ErrorMappingStream(body, lambda err: self._fail(err, "get", key)), buffer_size=_MiB)
+        return io.BufferedReader(
+            ErrorMappingStream(body, lambda err: self._fail(err, "get", key)), buffer_size=_MiB
+        )
 
     # --- Writer --------------------------------------------------------------
 
@@ -225,7 +236,7 @@ class S3Store:
         meta = normalize_metadata(metadata)
         extra: dict[str, Any] = {"Metadata": meta, "ContentType": content_type or "application/octet-stream"}
         size = _size_of(data)
-        if size is None or size > _SINGLE_PUT_LIMIT and not if_absent:
+        if size is None or (size > _SINGLE_PUT_LIMIT and not if_absent):
             return self._managed_upload(key, data, extra)
         body = read_body(data)
         if if_absent:
@@ -428,11 +439,13 @@ class S3Store:
             uploads = self._client.list_multipart_uploads(Bucket=self._uri.bucket).get("Uploads", [])
             for upload in uploads:
                 self.abort_multipart(upload["Key"], upload["UploadId"])
-            batch: list[dict[str, str]] = []
+            batch: list[Any] = []
             for info in self.list():
                 batch.append({"Key": info.key})
                 if len(batch) == 1000:
-                    self._client.delete_objects(Bucket=self._uri.bucket, Delete={"Objects": batch, "Quiet": True})
+                    self._client.delete_objects(
+                        Bucket=self._uri.bucket, Delete={"Objects": batch, "Quiet": True}
+                    )
                     batch = []
             if batch:
                 self._client.delete_objects(Bucket=self._uri.bucket, Delete={"Objects": batch, "Quiet": True})
@@ -501,7 +514,7 @@ def _make_client(
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=10,
         read_timeout=60,
-        s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},
+        s3=cast(Any, {"addressing_style": addressing_style or ("path" if endpoint_url else "auto")}),
         # Checksums on every request cost CPU and some S3-compatible services reject them.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -538,7 +551,7 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
     if isinstance(err, bx.NoCredentialsError | bx.PartialCredentialsError):
         return CredentialsNotFoundError(
             "no AWS credentials found",
-            hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a profile in the omnicloud config",
+            hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an omnicloud profile",
             **fields,
         )
     if isinstance(err, bx.ProfileNotFound):
@@ -565,7 +578,9 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
         if code in _DENIED:
             return PermissionDeniedError(f"access denied ({code})", **fields)
         if code in _PRECONDITION:
-            text = "object already exists" if code in ("PreconditionFailed", "412") and op == "put" else message
+            text = (
+                "object already exists" if code in ("PreconditionFailed", "412") and op == "put" else message
+            )
             return PreconditionFailedError(f"{text} ({code})", **fields)
         if code in _TRANSIENT:
             return TransientError(f"S3 is busy or failing ({code}): {message}", **fields)
