@@ -7,6 +7,8 @@ import logging
 import typer
 
 from omnicloud.cli import _objects
+from omnicloud.cli import cost as _cost
+from omnicloud.cli import demo as _demo
 from omnicloud.cli import sandbox as _sandbox
 
 app = typer.Typer(
@@ -34,6 +36,8 @@ def _global_options(
 
 
 _objects.register(app)
+app.add_typer(_cost.app, name="cost")
+_demo.register(app)
 app.add_typer(_sandbox.app, name="sandbox")
 
 
