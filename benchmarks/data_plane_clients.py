@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from omnicloud.sandbox import start_azurite, start_gcs, start_moto
+from omnicloud.sandbox import AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, start_azurite, start_gcs, start_moto
 
 
 def timed(label: str, size: int, fn: Callable[[], object]) -> float:
@@ -74,8 +74,8 @@ def bench_azure(size: int, payload: bytes) -> None:
         container = service.create_container("bench")
         ob = ObAzure(
             "bench",
-            account_name="devstoreaccount1",
-            use_emulator=True,
+            account_name=AZURITE_ACCOUNT,
+            access_key=AZURITE_ACCOUNT_KEY,
             endpoint=f"{emu.endpoint}/devstoreaccount1",
             client_options={"allow_http": True},
         )

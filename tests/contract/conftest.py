@@ -18,7 +18,9 @@ import pytest
 from omnicloud.storage import Store
 from omnicloud.storage.memory import MemoryNamespace, MemoryStore
 
-BACKENDS = ["memory", "local", "s3", "gcs", "azure"]
+# "azure-sdk" runs the Azure backend with its SDK data plane (used with Azure AD
+# credentials) instead of obstore (used with keys and SAS).
+BACKENDS = ["memory", "local", "s3", "gcs", "azure", "azure-sdk"]
 
 
 @dataclass
@@ -55,11 +57,14 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
         return Backend(
             name, lambda bucket: GCSStore(bucket, **options), endpoint=emu.endpoint, options=options
         )
-    if name == "azure":
+    if name in ("azure", "azure-sdk"):
         from omnicloud.storage.azure import AzureStore
 
         emu = request.getfixturevalue("azurite")
-        options = {"connection_string": emu.env["AZURE_STORAGE_CONNECTION_STRING"]}
+        options = {
+            "connection_string": emu.env["AZURE_STORAGE_CONNECTION_STRING"],
+            "data_plane": "obstore" if name == "azure" else "sdk",
+        }
         return Backend(
             name, lambda bucket: AzureStore(bucket, **options), endpoint=emu.endpoint, options=options
         )

@@ -20,7 +20,7 @@ from omnicloud.errors import (
 
 pytestmark = pytest.mark.emulator
 
-CLOUDS = ["s3", "gcs", "azure"]
+CLOUDS = ["s3", "gcs", "azure", "azure-sdk"]
 AZURITE_KEY_WRONG = "d3Jvbmcga2V5IGZvciBhenVyaXRlIHRoYXQgaXMgbG9uZyBlbm91Z2ggdG8gYmUgcGxhdXNpYmxl"
 
 
@@ -51,7 +51,8 @@ def _open_cloud(name: str, endpoint: str, bucket: str = "oc-errors") -> Any:
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
         f"AccountKey={AZURITE_KEY_WRONG};BlobEndpoint={endpoint}/devstoreaccount1;"
     )
-    return AzureStore(bucket, connection_string=connection, retry_total=0)
+    data_plane = "sdk" if name == "azure-sdk" else "obstore"
+    return AzureStore(bucket, connection_string=connection, retry_total=0, data_plane=data_plane)
 
 
 class _Busy(BaseHTTPRequestHandler):

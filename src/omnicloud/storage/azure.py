@@ -26,6 +26,7 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
+from omnicloud.storage._azure_obstore import ObstoreBlobs, map_obstore_error, obstore_blobs_for
 from omnicloud.storage._common import (
     ErrorMappingStream,
     SpooledUpload,
@@ -75,6 +76,7 @@ class AzureStore:
         "max_concurrency",
         "page_size",
         "retry_total",
+        "data_plane",
     )
 
     # Staged blocks: up to 4000 MiB each, 50,000 per blob, no minimum.
@@ -95,6 +97,7 @@ class AzureStore:
         max_concurrency: int = 4,
         page_size: int = 1000,
         retry_total: int = 3,
+        data_plane: str = "auto",
     ) -> None:
         self._uri = ObjectURI("azure", container)
         self._max_concurrency = max_concurrency
@@ -110,6 +113,13 @@ class AzureStore:
         )
         self.account = self._service.account_name
         self._container = self._service.get_container_client(container)
+        if data_plane not in ("auto", "obstore", "sdk"):
+            raise ConfigError(f"data_plane must be auto, obstore or sdk, not {data_plane!r}")
+        self._blobs: ObstoreBlobs | None = None
+        if data_plane != "sdk":
+            self._blobs = obstore_blobs_for(self._service, container, retry_total)
+            if self._blobs is None and data_plane == "obstore":
+                raise ConfigError("the obstore data plane needs an account key or a SAS token")
 
     @classmethod
     def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> AzureStore:
@@ -142,9 +152,19 @@ class AzureStore:
     def _fail(self, err: Exception, op: str, key: str = "") -> NoReturn:
         raise _map_error(err, op, str(self._uri.with_key(key))) from err
 
+    def _fail_obstore(self, err: Exception, op: str, key: str = "") -> NoReturn:
+        raise map_obstore_error(err, op, str(self._uri.with_key(key))) from err
+
     # --- Reader --------------------------------------------------------------
 
     def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
+        if self._blobs is not None:
+            fail = lambda err: self._fail_obstore(err, "get", key)  # noqa: E731
+            if range is None:
+                return self._blobs.get(key, fail)
+            if range[1] <= range[0]:
+                return b""
+            return self._blobs.get_range(key, range[0], range[1], fail)
         blob = self._container.get_blob_client(key)
         try:
             if range is None:
@@ -161,6 +181,8 @@ class AzureStore:
             self._fail(err, "get", key)
 
     def open_read(self, key: str) -> IO[bytes]:
+        if self._blobs is not None:
+            return self._blobs.open_read(key, lambda err: self._fail_obstore(err, "get", key))
         try:
             downloader = self._container.get_blob_client(key).download_blob()
         except Exception as err:
@@ -184,6 +206,13 @@ class AzureStore:
         meta = normalize_metadata(metadata)
         ctype = content_type or "application/octet-stream"
         body = bytes(data) if isinstance(data, bytearray | memoryview) else data
+        if self._blobs is not None:
+            try:
+                self._blobs.put(key, body, meta, ctype, if_absent)
+            except Exception as err:
+                self._fail_obstore(err, "put", key)
+            # obstore's put result carries no size or date; one HEAD gives the full record.
+            return self.stat(key)
         try:
             result = self._container.get_blob_client(key).upload_blob(
                 body,

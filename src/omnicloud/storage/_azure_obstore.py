@@ -1,0 +1,172 @@
+"""The Azure data plane through obstore, chosen by measurement.
+
+On Azurite, obstore read a 128 MiB blob about three times as fast as
+azure-storage-blob with four threads, and wrote it about 1.4 times as fast
+(benchmarks/data_plane_clients.py). It needs a shared key or a SAS token;
+with Azure AD credentials the backend keeps the SDK for the data plane too.
+Control-plane calls (stat, list, copy, blocks, containers) stay on the SDK.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from omnicloud.errors import (
+    AuthenticationError,
+    NotFoundError,
+    OmniCloudError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    TransientError,
+)
+from omnicloud.storage._common import ErrorMappingStream
+
+__all__ = ["ObstoreBlobs", "map_obstore_error", "obstore_blobs_for"]
+
+_MiB = 1024 * 1024
+
+
+def obstore_blobs_for(service: Any, container: str, retry_total: int) -> ObstoreBlobs | None:
+    """An obstore client for ``container`` with the SDK client's account and key, if obstore can use them."""
+    try:
+        from obstore.store import AzureStore as ObAzure
+    except ImportError:
+        return None
+    credential = getattr(service, "credential", None)
+    account = service.account_name
+    endpoint = service.primary_endpoint.split("?", 1)[0].rstrip("/")
+    settings: dict[str, Any] = {"account_name": account}
+    key = getattr(credential, "account_key", None)
+    query = urlsplit(service.url).query
+    if key:
+        settings["access_key"] = key
+    elif query and "sig=" in query:
+        settings["sas_key"] = query
+    else:
+        return None
+    host = urlsplit(endpoint).hostname or ""
+    if not host.endswith(".blob.core.windows.net"):
+        settings["endpoint"] = endpoint
+    store = ObAzure(
+        container,
+        client_options={"allow_http": endpoint.startswith("http://"), "timeout": timedelta(seconds=120)},
+        retry_config={"max_retries": retry_total, "retry_timeout": timedelta(seconds=60)},
+        **settings,
+    )
+    return ObstoreBlobs(store)
+
+
+class ObstoreBlobs:
+    """get, streaming reads and puts of blobs through obstore."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def get(self, key: str, fail: Any) -> bytes:
+        import obstore
+
+        try:
+            return bytes(obstore.get(self._store, key).bytes())
+        except Exception as err:
+            fail(err)
+            raise
+
+    def get_range(self, key: str, start: int, end: int, fail: Any) -> bytes:
+        import obstore
+
+        try:
+            return bytes(obstore.get_range(self._store, key, start=start, end=end))
+        except Exception as err:
+            if _looks_like_bad_range(err):
+                return b""
+            fail(err)
+            raise
+
+    def open_read(self, key: str, fail: Any) -> IO[bytes]:
+        import obstore
+
+        try:
+            stream = obstore.get(self._store, key).stream(min_chunk_size=4 * _MiB)
+        except Exception as err:
+            fail(err)
+            raise
+        return io.BufferedReader(ErrorMappingStream(_ChunkReader(iter(stream)), fail), buffer_size=4 * _MiB)
+
+    def put(
+        self,
+        key: str,
+        body: bytes | IO[bytes],
+        metadata: Mapping[str, str],
+        content_type: str,
+        if_absent: bool,
+    ) -> Any:
+        import obstore
+
+        attributes: dict[str, str] = {"Content-Type": content_type, **metadata}
+        return obstore.put(
+            self._store,
+            key,
+            body,
+            attributes=attributes,
+            mode="create" if if_absent else "overwrite",
+            chunk_size=8 * _MiB,
+            max_concurrency=4,
+        )
+
+
+class _ChunkReader:
+    """``read(n)`` over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[Any]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def read(self, size: int) -> bytes:
+        while not self._pending:
+            try:
+                self._pending = memoryview(bytes(next(self._chunks)))
+            except StopIteration:
+                return b""
+        piece, self._pending = self._pending[:size], self._pending[size:]
+        return bytes(piece)
+
+
+def _looks_like_bad_range(err: Exception) -> bool:
+    text = str(err)
+    return "Range" in text and ("416" in text or "InvalidRange" in text or "out of bounds" in text.lower())
+
+
+def map_obstore_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
+    """Translate an obstore exception (Azure) into omnicloud's tree; never echoes request URLs with SAS."""
+    if isinstance(err, OmniCloudError):
+        return err
+    from obstore import exceptions as ox
+
+    fields: dict[str, Any] = {"op": op, "uri": uri, "provider": "azure"}
+    text = str(err)
+    if isinstance(err, ox.NotFoundError | FileNotFoundError):
+        if "ContainerNotFound" in text:
+            return NotFoundError("container does not exist", hint="create it with `omnicloud mb`", **fields)
+        return NotFoundError("no such object", **fields)
+    if isinstance(err, ox.AlreadyExistsError | ox.PreconditionError | FileExistsError):
+        return PreconditionFailedError(
+            "object already exists" if op == "put" else "precondition failed", **fields
+        )
+    if isinstance(err, ox.UnauthenticatedError):
+        return AuthenticationError("Azure rejected the credentials", **fields)
+    if isinstance(err, ox.PermissionDeniedError | PermissionError):
+        return PermissionDeniedError("access denied", **fields)
+    lowered = text.lower()
+    if any(marker in lowered for marker in ("error sending request", "connect", "timed out", "timeout")):
+        return TransientError(
+            "cannot reach the Azure Blob endpoint",
+            hint="check the network and AZURE_STORAGE_CONNECTION_STRING",
+            **fields,
+        )
+    if any(code in text for code in (" 500", " 502", " 503", " 504", " 429", "ServerBusy")):
+        return TransientError("Azure is busy or failing", **fields)
+    return OmniCloudError(f"Azure request failed ({type(err).__name__})", **fields)
