@@ -76,3 +76,24 @@ def sandbox_env(
     for name, value in merged.items():
         monkeypatch.setenv(name, value)
     return merged
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_cloud_metadata_probes() -> Iterator[None]:
+    """No test may reach a cloud metadata service (169.254.169.254 is not loopback).
+
+    Credential resolution ends with the platform metadata services; with this
+    set, it skips them unless a test points them at its own fake on 127.0.0.1.
+    Subprocesses (CLI tests) inherit the setting.
+    """
+    import os
+
+    previous = os.environ.get("OMNICLOUD_NO_METADATA")
+    os.environ["OMNICLOUD_NO_METADATA"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("OMNICLOUD_NO_METADATA", None)
+        else:
+            os.environ["OMNICLOUD_NO_METADATA"] = previous

@@ -21,6 +21,7 @@ from omnicloud.storage.azure import AzureStore
 from omnicloud.storage.gcs import GCSStore
 from omnicloud.storage.local import LocalStore
 from omnicloud.storage.memory import MemoryStore
+from omnicloud.storage.oci import OCIStore
 from omnicloud.storage.s3 import S3Store
 
 
@@ -84,6 +85,20 @@ def gcs(store: GCSStore) -> None:
 def azure(store: AzureStore) -> None:
     capabilities: tuple[Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, Admin] = (
         store,
+        store,
+        store,
+        store,
+        store,
+        store,
+        store,
+        store,
+        store,
+    )
+    del capabilities
+
+
+def oci(store: OCIStore) -> None:
+    capabilities: tuple[Store, Reader, Writer, Lister, Deleter, Stat, Multipart, Admin] = (
         store,
         store,
         store,

@@ -41,9 +41,12 @@ def obstore_blobs_for(service: Any, container: str, retry_total: int) -> Obstore
     endpoint = service.primary_endpoint.split("?", 1)[0].rstrip("/")
     settings: dict[str, Any] = {"account_name": account}
     key = getattr(credential, "account_key", None)
+    signature = getattr(credential, "signature", None)
     query = urlsplit(service.url).query
     if key:
         settings["access_key"] = key
+    elif isinstance(signature, str) and signature:
+        settings["sas_key"] = signature.lstrip("?")
     elif query and "sig=" in query:
         settings["sas_key"] = query
     else:

@@ -9,13 +9,13 @@ never imports boto3. Third parties add backends through the
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
 from omnicloud.errors import ConfigError, UnsupportedError
 from omnicloud.storage._types import Store
-from omnicloud.uri import ObjectURI, parse_uri
+from omnicloud.uri import parse_uri
 
 __all__ = ["BackendFactory", "Registry", "default_registry", "open_store", "register_backend"]
 
@@ -28,12 +28,25 @@ _BUILTIN: dict[str, str] = {
     "aws": "omnicloud.storage.s3:S3Store.from_uri",
     "gcp": "omnicloud.storage.gcs:GCSStore.from_uri",
     "azure": "omnicloud.storage.azure:AzureStore.from_uri",
+    "oci": "omnicloud.storage.oci_s3:open_oci_store",
 }
 
-_UNAVAILABLE_REASONS: dict[str, str] = {
-    "oci": "the native OCI backend is not built yet; reach OCI buckets through their S3 compatibility "
-    "endpoint with s3:// and AWS_ENDPOINT_URL_S3",
-}
+_UNAVAILABLE_REASONS: dict[str, str] = {}
+
+# Options that carry credentials themselves; with any of them the store does
+# not resolve credentials through omnicloud.credentials.
+_EXPLICIT_CREDENTIAL_OPTIONS = frozenset(
+    {
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "profile",
+        "connection_string",
+        "account_key",
+        "sas_token",
+    }
+)
+_NO_CREDENTIALS = frozenset({"local", "memory"})
 
 
 class Registry:
@@ -101,18 +114,48 @@ def register_backend(provider: str, factory: BackendFactory | str) -> None:
 
 
 def open_store(
-    uri: str | ObjectURI,
+    uri: Any,
     *,
     credentials: Any = None,
+    parameters: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
     **options: Any,
 ) -> Store:
-    """Open a store bound to the bucket of ``uri``.
+    """Open a store bound to the bucket of ``uri`` (a URI, or a ``StorageSpec``).
 
-    ``options`` are backend settings (``endpoint_url``, ``region``, ...); each
-    backend documents its own and rejects unknown ones with
+    Credentials, when not given, are resolved by
+    :func:`omnicloud.credentials.credentials_for`: ``parameters`` (``auth``,
+    ``region``, key material, as in a storage spec), then the matching
+    profile, the environment, config files and platform metadata.
+    ``parameters`` that are not about credentials (``compartment_id``) become
+    store options. ``options`` are backend settings (``endpoint_url``,
+    ``region``, ...); each backend rejects unknown ones with
     :class:`~omnicloud.errors.ConfigError`.
     """
+    if hasattr(uri, "storage_uri") and hasattr(uri, "parameters"):
+        parameters = {**uri.parameters, **(parameters or {})}
+        uri = uri.storage_uri
     parsed = parse_uri(uri)
     factory = (registry or default_registry).factory(parsed.provider)
+    if parsed.provider not in _NO_CREDENTIALS:
+        credential_parameters: dict[str, Any] | None = None
+        if parameters:
+            from omnicloud.credentials import StorageSpec
+
+            spec = StorageSpec(str(parsed), parameters)
+            options = {**spec.store_options(), **options}
+            credential_parameters = {**spec.credential_parameters()}
+            if options.keys() & _EXPLICIT_CREDENTIAL_OPTIONS:
+                # Keys the resolver does not take (OCI customer secret keys for
+                # its S3 API): every parameter goes to the store as an option.
+                options = {**credential_parameters, **options}
+                credential_parameters = {}
+            if spec.auth:
+                credential_parameters["auth"] = spec.auth
+        if credentials is None and not (options.keys() & _EXPLICIT_CREDENTIAL_OPTIONS):
+            from omnicloud.credentials import credentials_for
+
+            credentials = credentials_for(parsed, parameters=credential_parameters)
+    elif parameters:
+        raise ConfigError(f"{parsed.provider} storage takes no parameters", uri=str(parsed))
     return factory(parsed, credentials=credentials, **options)

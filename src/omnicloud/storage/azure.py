@@ -455,6 +455,9 @@ def _make_service(
     }
     env_connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     try:
+        if credentials is not None and hasattr(credentials, "azure_account_url"):
+            url = account_url or credentials.azure_account_url()
+            return BlobServiceClient(url, credential=credentials.azure_credential(), **settings)
         connection = _reveal(connection_string)
         if connection is None and credentials is None and account_key is None and sas_token is None:
             if env_connection and (account is None or f"AccountName={account};" in env_connection + ";"):

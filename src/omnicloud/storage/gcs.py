@@ -64,6 +64,8 @@ class GCSStore:
         self._uri = ObjectURI("gcp", bucket)
         self._location = location
         self._page_size = page_size
+        endpoint = endpoint or getattr(credentials, "endpoint", None)
+        project = project or getattr(credentials, "project", None)
         self.endpoint = endpoint or os.environ.get("STORAGE_EMULATOR_HOST") or None
         self._client = _make_client(project, endpoint, credentials)
         self._bucket = self._client.bucket(bucket)
@@ -354,6 +356,8 @@ def _make_client(project: str | None, endpoint: str | None, credentials: Any) ->
     creds = None
     if credentials is not None and hasattr(credentials, "google_credentials"):
         creds = credentials.google_credentials()
+        if creds is None or getattr(credentials, "is_anonymous", False):
+            creds = AnonymousCredentials()  # type: ignore[no-untyped-call]
     elif credentials is not None:
         creds = credentials
     if creds is None and (emulator or endpoint):

@@ -139,15 +139,21 @@ class S3Store:
         max_pool_connections: int = 32,
         page_size: int = 1000,
         max_attempts: int = 3,
+        display_uri: ObjectURI | None = None,
     ) -> None:
-        self._uri = ObjectURI("aws", bucket)
-        self._region = region
+        # S3-compatible services (OCI's S3 API) show the URI the user gave.
+        self._uri = display_uri or ObjectURI("aws", bucket)
+        self._bucket = bucket
+        # A profile's endpoint (carried by the credentials) is more specific than the environment's.
         self.endpoint_url = (
             endpoint_url
+            or getattr(credentials, "endpoint", None)
             or os.environ.get("AWS_ENDPOINT_URL_S3")
             or os.environ.get("AWS_ENDPOINT_URL")
             or None
         )
+        region = region or getattr(credentials, "region", None)
+        self._region = region
         self._page_size = page_size
         self._client = _make_client(
             region=region,
@@ -164,6 +170,9 @@ class S3Store:
 
     @classmethod
     def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> S3Store:
+        if "endpoint" in options:
+            # The name storage specs and profiles use for every provider.
+            options.setdefault("endpoint_url", options.pop("endpoint"))
         check_options("s3", options, cls.OPTIONS)
         options.setdefault("region", uri.region)
         return cls(uri.bucket, credentials=credentials, **options)
@@ -191,12 +200,14 @@ class S3Store:
         return f"S3Store({str(self._uri)!r}{endpoint})"
 
     def _fail(self, err: Exception, op: str, key: str = "") -> NoReturn:
-        raise _map_error(err, op, str(self._uri.with_key(key))) from err
+        mapped = _map_error(err, op, str(self._uri.with_key(key)))
+        mapped.provider = self._uri.provider
+        raise mapped from err
 
     # --- Reader --------------------------------------------------------------
 
     def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
-        args: dict[str, Any] = {"Bucket": self._uri.bucket, "Key": key}
+        args: dict[str, Any] = {"Bucket": self._bucket, "Key": key}
         if range is not None:
             start, end = range
             if end <= start:
@@ -215,7 +226,7 @@ class S3Store:
 
     def open_read(self, key: str) -> IO[bytes]:
         try:
-            body = self._client.get_object(Bucket=self._uri.bucket, Key=key)["Body"]
+            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
         except Exception as err:
             self._fail(err, "get", key)
         return io.BufferedReader(
@@ -242,7 +253,7 @@ class S3Store:
         if if_absent:
             extra["IfNoneMatch"] = "*"
         try:
-            response = self._client.put_object(Bucket=self._uri.bucket, Key=key, Body=body, **extra)
+            response = self._client.put_object(Bucket=self._bucket, Key=key, Body=body, **extra)
         except Exception as err:
             self._fail(err, "put", key)
         return ObjectInfo(
@@ -260,7 +271,7 @@ class S3Store:
         fileobj: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
         config = TransferConfig(multipart_threshold=_SINGLE_PUT_LIMIT, multipart_chunksize=16 * _MiB)
         try:
-            self._client.upload_fileobj(fileobj, self._uri.bucket, key, ExtraArgs=extra, Config=config)
+            self._client.upload_fileobj(fileobj, self._bucket, key, ExtraArgs=extra, Config=config)
         except Exception as err:
             self._fail(err, "put", key)
         return self.stat(key)
@@ -279,7 +290,7 @@ class S3Store:
     # --- Lister --------------------------------------------------------------
 
     def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
-        args: dict[str, Any] = {"Bucket": self._uri.bucket, "Prefix": prefix, "MaxKeys": self._page_size}
+        args: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": self._page_size}
         if delimiter:
             args["Delimiter"] = delimiter
         while True:
@@ -314,13 +325,13 @@ class S3Store:
         if not missing_ok:
             self.stat(key)
         try:
-            self._client.delete_object(Bucket=self._uri.bucket, Key=key)
+            self._client.delete_object(Bucket=self._bucket, Key=key)
         except Exception as err:
             self._fail(err, "delete", key)
 
     def stat(self, key: str) -> ObjectInfo:
         try:
-            head = self._client.head_object(Bucket=self._uri.bucket, Key=key)
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
         except Exception as err:
             self._fail(err, "stat", key)
         return ObjectInfo(
@@ -347,8 +358,8 @@ class S3Store:
         try:
             # The managed copy switches to multipart copy above 5 GiB.
             self._client.copy(
-                {"Bucket": self._uri.bucket, "Key": src_key},
-                self._uri.bucket,
+                {"Bucket": self._bucket, "Key": src_key},
+                self._bucket,
                 dst_key,
             )
         except Exception as err:
@@ -366,7 +377,7 @@ class S3Store:
     ) -> str:
         try:
             response = self._client.create_multipart_upload(
-                Bucket=self._uri.bucket,
+                Bucket=self._bucket,
                 Key=key,
                 Metadata=normalize_metadata(metadata),
                 ContentType=content_type or "application/octet-stream",
@@ -378,7 +389,7 @@ class S3Store:
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
         try:
             response = self._client.upload_part(
-                Bucket=self._uri.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
             )
         except Exception as err:
             self._fail(err, "upload_part", key)
@@ -388,7 +399,7 @@ class S3Store:
         ordered = sorted(parts, key=lambda p: p.number)
         try:
             self._client.complete_multipart_upload(
-                Bucket=self._uri.bucket,
+                Bucket=self._bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in ordered]},
@@ -399,7 +410,7 @@ class S3Store:
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
-            self._client.abort_multipart_upload(Bucket=self._uri.bucket, Key=key, UploadId=upload_id)
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
         except Exception as err:
             if _code(err) in _NOT_FOUND:
                 return
@@ -408,7 +419,7 @@ class S3Store:
     # --- Admin ---------------------------------------------------------------
 
     def create_bucket(self, *, exist_ok: bool = False) -> None:
-        args: dict[str, Any] = {"Bucket": self._uri.bucket}
+        args: dict[str, Any] = {"Bucket": self._bucket}
         region = self._client.meta.region_name
         if region and region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": region}
@@ -430,25 +441,23 @@ class S3Store:
         if force:
             self._empty_bucket()
         try:
-            self._client.delete_bucket(Bucket=self._uri.bucket)
+            self._client.delete_bucket(Bucket=self._bucket)
         except Exception as err:
             self._fail(err, "delete_bucket")
 
     def _empty_bucket(self) -> None:
         try:
-            uploads = self._client.list_multipart_uploads(Bucket=self._uri.bucket).get("Uploads", [])
+            uploads = self._client.list_multipart_uploads(Bucket=self._bucket).get("Uploads", [])
             for upload in uploads:
                 self.abort_multipart(upload["Key"], upload["UploadId"])
             batch: list[Any] = []
             for info in self.list():
                 batch.append({"Key": info.key})
                 if len(batch) == 1000:
-                    self._client.delete_objects(
-                        Bucket=self._uri.bucket, Delete={"Objects": batch, "Quiet": True}
-                    )
+                    self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True})
                     batch = []
             if batch:
-                self._client.delete_objects(Bucket=self._uri.bucket, Delete={"Objects": batch, "Quiet": True})
+                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True})
         except OmniCloudError:
             raise
         except Exception as err:
@@ -456,7 +465,7 @@ class S3Store:
 
     def bucket_exists(self) -> bool:
         try:
-            self._client.head_bucket(Bucket=self._uri.bucket)
+            self._client.head_bucket(Bucket=self._bucket)
         except Exception as err:
             if _code(err) in _NOT_FOUND | _NO_BUCKET:
                 return False
@@ -495,8 +504,11 @@ def _make_client(
     except ImportError as err:
         raise ConfigError("S3 needs boto3", provider="aws", hint="pip install 'omnicloud[aws]'") from err
 
-    if credentials is not None and hasattr(credentials, "boto3_session"):
+    anonymous = bool(getattr(credentials, "is_anonymous", False))
+    if credentials is not None and not anonymous and hasattr(credentials, "boto3_session"):
         session = credentials.boto3_session()
+    elif anonymous:
+        session = boto3.Session()
     else:
         try:
             session = boto3.Session(
@@ -519,6 +531,10 @@ def _make_client(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
+    if anonymous:
+        from botocore import UNSIGNED
+
+        config = config.merge(Config(signature_version=UNSIGNED))
     client: S3Client = session.client("s3", endpoint_url=endpoint_url, config=config)
     return client
 
