@@ -65,10 +65,18 @@ def demo(
                 f"unknown demo destination(s): {', '.join(unknown)}", hint="use s3, gcs, azure, memory"
             )
         legs = run_tour(wanted, keep=keep, say=(lambda _msg: None) if json_output else _say)
+        costs = egress_costs(sum(_TREE.values()))
         if json_output:
-            print_json({"legs": [leg.__dict__ for leg in legs], "ok": all(leg.verified for leg in legs)})
+            print_json(
+                {
+                    "legs": [leg.__dict__ for leg in legs],
+                    "egress": costs,
+                    "ok": all(leg.verified for leg in legs),
+                }
+            )
         else:
             _print_summary(legs)
+            _print_costs(costs)
         if not all(leg.verified for leg in legs):
             raise typer.Exit(1)
 
@@ -189,6 +197,45 @@ def _copy_and_verify(
             store.delete_bucket(force=True)
         store.close()
     return leg
+
+
+_ROUTES = (
+    ("s3://omnicloud-demo/", "gs://omnicloud-demo/"),
+    ("gs://omnicloud-demo/", "az://omnicloud-demo/"),
+    ("az://omnicloud-demo/", "s3://omnicloud-demo/"),
+)
+_TB = 10**12
+
+
+def egress_costs(tree_bytes: int) -> list[dict[str, str]]:
+    """What moving the tree (and a terabyte) between the clouds would cost, from the price catalog."""
+    from omnicloud.costs import estimate_transfer
+
+    rows = []
+    for src, dst in _ROUTES:
+        tree = estimate_transfer(src, dst, tree_bytes, free_tier=False)
+        terabyte = estimate_transfer(src, dst, _TB, free_tier=False)
+        rows.append(
+            {
+                "route": f"{src.split(':')[0]} -> {dst.split(':')[0]}",
+                "tree": f"${tree.total.amount:.5f}",
+                "per_tb": str(terabyte.total),
+                "catalog": tree.catalog_version,
+            }
+        )
+    return rows
+
+
+def _print_costs(rows: list[dict[str, str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="egress if this tree moved between clouds (list prices, free tiers off)")
+    for column in ("route", "this tree", "per TB"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["route"], row["tree"], row["per_tb"])
+    console.print(table)
+    console.print(f"prices from catalog {rows[0]['catalog']}; `omnicloud cost catalog` shows sources and dates")
 
 
 def _say(message: str) -> None:
