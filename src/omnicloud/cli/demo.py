@@ -235,7 +235,7 @@ def _print_costs(rows: list[dict[str, str]]) -> None:
     for row in rows:
         table.add_row(row["route"], row["tree"], row["per_tb"])
     console.print(table)
-    console.print(f"prices from catalog {rows[0]['catalog']}; `omnicloud cost catalog` shows sources and dates")
+    console.print(f"prices: catalog {rows[0]['catalog']}; `omnicloud cost catalog` shows sources and dates")
 
 
 def _say(message: str) -> None:
