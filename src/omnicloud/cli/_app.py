@@ -7,9 +7,11 @@ import logging
 import typer
 
 from omnicloud.cli import _objects
+from omnicloud.cli import auth as _auth
 from omnicloud.cli import cost as _cost
 from omnicloud.cli import demo as _demo
 from omnicloud.cli import sandbox as _sandbox
+from omnicloud.cli import transfer as _transfer
 
 app = typer.Typer(
     name="omnicloud",
@@ -36,6 +38,8 @@ def _global_options(
 
 
 _objects.register(app)
+_transfer.register(app)
+app.add_typer(_auth.app, name="auth")
 app.add_typer(_cost.app, name="cost")
 _demo.register(app)
 app.add_typer(_sandbox.app, name="sandbox")

@@ -1,4 +1,4 @@
-"""Object commands: ls, cat, cp, rm, stat, mb, rb."""
+"""Object commands: ls, cat, rm, stat, mb, rb (cp lives with the transfer commands)."""
 
 from __future__ import annotations
 
@@ -131,38 +131,6 @@ def cat(
         out.flush()
 
 
-def cp(
-    src: str = typer.Argument(..., help="Source object: a URI or a local path."),
-    dst: str = typer.Argument(
-        ..., help="Destination: a URI or a local path; ending in / means 'into this prefix'."
-    ),
-    json_output: bool = JSON_OPTION,
-) -> None:
-    """Copy one object between any two locations."""
-    from omnicloud.storage import Reader, Stat, Writer
-    from omnicloud.uri import parse_uri
-
-    with reporting_errors():
-        source, target = parse_uri(src), parse_uri(dst)
-        if target.is_prefix:
-            target = target.join(source.name)
-        src_store, dst_store = _open(source), _open(target)
-        _require(src_store, Reader, "read objects")
-        _require(dst_store, Writer, "write objects")
-        assert isinstance(src_store, Reader) and isinstance(dst_store, Writer)
-        metadata = None
-        content_type = None
-        if isinstance(src_store, Stat):
-            info = src_store.stat(source.key)
-            metadata, content_type = dict(info.metadata), info.content_type
-        with src_store.open_read(source.key) as reader:
-            written = dst_store.put(target.key, reader, metadata=metadata, content_type=content_type)
-        if json_output:
-            print_json({"source": str(source), "destination": str(target), "size": written.size})
-        else:
-            console.print(f"copied {source} -> {target} ({_human_size(written.size)})", markup=False)
-
-
 def rm(
     uri: str = typer.Argument(..., help="Object URI."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Delete every object below the prefix."),
@@ -265,5 +233,5 @@ def rb(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (ls, cat, cp, rm, stat, mb, rb):
+    for command in (ls, cat, rm, stat, mb, rb):
         app.command()(command)

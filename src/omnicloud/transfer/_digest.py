@@ -1,0 +1,206 @@
+"""The canonical digest: SHA-256 over fixed 8 MiB chunks, then over the chunk digests.
+
+Value format (stored under ``omnicloud_digest`` in object metadata)::
+
+    sha256-c8m:<hex of sha256(sha256(chunk_0) || sha256(chunk_1) || ...)>
+
+Chunk ``i`` is bytes ``[i * 8 MiB, (i + 1) * 8 MiB)`` of the object, whatever
+the part size of the upload, so the value is the same for an object written
+in one PUT, in 16 MiB parts or in 64 MiB parts, and for the same bytes on any
+provider. Defining it over fixed chunks (instead of one SHA-256 stream) is
+what lets the engine:
+
+- hash chunks on several cores at once (a plain SHA-256 stream is one core);
+- hash parallel ranged downloads as the ranges arrive, in any order, without
+  reading the file back;
+- resume: the journal keeps the 32-byte digests of finished chunks, so a
+  resumed transfer never re-reads what it already sent.
+
+Why SHA-256: with SHA-NI on this machine's CPU hashlib does ~1.5 GiB/s per
+core, twice blake2b and faster than every other hashlib algorithm (numbers in
+docs/transfer.md). It is cryptographic, so a digest match means the bytes
+match, not merely that no accidental error was caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO
+
+from omnicloud.errors import ConfigError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DIGEST_ALGORITHM",
+    "ChunkedDigest",
+    "chunk_count",
+    "digest_bytes",
+    "digest_file",
+    "digest_stream",
+    "hash_chunks",
+    "parse_digest",
+]
+
+DIGEST_ALGORITHM = "sha256-c8m"
+CHUNK_SIZE = 8 * 1024 * 1024
+_DIGEST_BYTES = 32
+
+
+def _new_hash() -> hashlib._Hash:
+    return hashlib.sha256()
+
+
+def chunk_count(size: int) -> int:
+    return (size + CHUNK_SIZE - 1) // CHUNK_SIZE
+
+
+def parse_digest(text: str | None) -> tuple[str, str] | None:
+    """``"algo:hex"`` -> ``(algo, hex)``; ``None`` for anything else."""
+    if not text or ":" not in text:
+        return None
+    algo, _, value = text.partition(":")
+    if not algo or not value:
+        return None
+    return algo, value.lower()
+
+
+def is_canonical(text: str | None) -> bool:
+    parsed = parse_digest(text)
+    return parsed is not None and parsed[0] == DIGEST_ALGORITHM
+
+
+def hash_chunks(data: bytes | bytearray | memoryview) -> list[bytes]:
+    """The digests of the chunks of ``data``, which must start on a chunk boundary."""
+    view = memoryview(data)
+    digests = []
+    for start in range(0, len(view), CHUNK_SIZE):
+        with view[start : start + CHUNK_SIZE] as piece:
+            digests.append(hashlib.sha256(piece).digest())
+    return digests
+
+
+class ChunkedDigest:
+    """Builds the canonical digest from bytes in order, or from chunks in any order.
+
+    ``update`` feeds the object's bytes from the start; ``set_chunk`` records
+    the digest of chunk ``index`` (as hashed by :func:`hash_chunks` on a
+    range that starts on a chunk boundary). Safe to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._chunks: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+        self._current = _new_hash()
+        self._filled = 0
+        self._next_index = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        with self._lock:
+            position = 0
+            while position < len(view):
+                take = min(CHUNK_SIZE - self._filled, len(view) - position)
+                with view[position : position + take] as piece:
+                    self._current.update(piece)
+                self._filled += take
+                position += take
+                if self._filled == CHUNK_SIZE:
+                    self._chunks[self._next_index] = self._current.digest()
+                    self._next_index += 1
+                    self._current = _new_hash()
+                    self._filled = 0
+
+    def set_chunk(self, index: int, digest: bytes) -> None:
+        if len(digest) != _DIGEST_BYTES:
+            raise ConfigError(f"a chunk digest is {_DIGEST_BYTES} bytes, got {len(digest)}")
+        with self._lock:
+            self._chunks[index] = digest
+
+    def set_chunks_from(self, offset: int, digests: Iterable[bytes]) -> None:
+        """Record the digests of consecutive chunks starting at byte ``offset``."""
+        if offset % CHUNK_SIZE:
+            raise ConfigError(f"offset {offset} is not on a {CHUNK_SIZE}-byte chunk boundary")
+        first = offset // CHUNK_SIZE
+        for number, digest in enumerate(digests):
+            self.set_chunk(first + number, digest)
+
+    def chunks(self) -> dict[int, bytes]:
+        with self._lock:
+            return dict(self._chunks)
+
+    def value(self, size: int) -> str:
+        """The digest of an object of ``size`` bytes; every chunk must be known."""
+        with self._lock:
+            if self._filled:
+                self._chunks[self._next_index] = self._current.digest()
+                self._next_index += 1
+                self._current = _new_hash()
+                self._filled = 0
+            count = chunk_count(size)
+            missing = [i for i in range(count) if i not in self._chunks]
+            if missing or len(self._chunks) != count:
+                raise ConfigError(
+                    f"digest incomplete: {len(missing)} of {count} chunks missing, "
+                    f"{len(self._chunks)} recorded"
+                )
+            total = _new_hash()
+            for index in range(count):
+                total.update(self._chunks[index])
+            return f"{DIGEST_ALGORITHM}:{total.hexdigest()}"
+
+
+def digest_bytes(data: bytes | bytearray | memoryview) -> str:
+    builder = ChunkedDigest()
+    builder.set_chunks_from(0, hash_chunks(data))
+    return builder.value(len(data))
+
+
+def digest_stream(stream: IO[bytes], *, block: int = CHUNK_SIZE) -> tuple[str, int]:
+    """The digest and size of everything left in ``stream``."""
+    builder = ChunkedDigest()
+    size = 0
+    while True:
+        data = stream.read(block)
+        if not data:
+            break
+        builder.update(data)
+        size += len(data)
+    return builder.value(size), size
+
+
+def digest_file(fd: int, size: int, *, workers: int | None = None) -> str:
+    """The digest of the first ``size`` bytes of an open file, hashed on several threads.
+
+    The file is read through a memory map (no copies into Python buffers) and
+    hashlib releases the GIL while hashing, so each thread keeps a core busy.
+    """
+    count = chunk_count(size)
+    builder = ChunkedDigest()
+    if count == 0:
+        return builder.value(0)
+    if os.fstat(fd).st_size < size:
+        raise ConfigError(f"file is shorter than {size} bytes")
+    workers = max(1, min(workers or (os.cpu_count() or 1), count))
+    with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+
+            def run(index: int) -> None:
+                start = index * CHUNK_SIZE
+                end = min(start + CHUNK_SIZE, size)
+                with view[start:end] as piece:
+                    builder.set_chunk(index, hashlib.sha256(piece).digest())
+                # Drop the hashed pages from this process (not from the page cache): flat RSS.
+                mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+            with ThreadPoolExecutor(workers, thread_name_prefix="omnicloud-digest") as pool:
+                for future in [pool.submit(run, index) for index in range(count)]:
+                    future.result()
+        finally:
+            view.release()
+    return builder.value(size)

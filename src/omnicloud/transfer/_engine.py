@@ -1,0 +1,677 @@
+"""plan -> diff -> apply -> verify, behind ``copy``, ``sync``, ``verify`` and ``bulk_download``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from omnicloud.errors import ConfigError, NotFoundError, OmniCloudError, UnsupportedError
+from omnicloud.storage import Lister, ObjectInfo
+from omnicloud.transfer._context import (
+    Cancelled,
+    StoreOpener,
+    TransferContext,
+    as_deleter,
+    as_lister,
+    as_reader,
+    as_stat,
+    as_writer,
+    local_path,
+)
+from omnicloud.transfer._digest import CHUNK_SIZE, ChunkedDigest, digest_file, hash_chunks, is_canonical
+from omnicloud.transfer._object_copy import copy_object, source_version
+from omnicloud.transfer._options import TransferOptions
+from omnicloud.transfer._plan import (
+    Filters,
+    PlanMode,
+    PlannedAction,
+    list_relative,
+    pair_listings,
+    plan_actions,
+)
+from omnicloud.transfer._progress import Progress
+from omnicloud.transfer._results import (
+    DownloadResult,
+    ObjectResult,
+    TransferSummary,
+    VerifyEntry,
+    VerifyReport,
+)
+from omnicloud.uri import ObjectURI, parse_uri
+
+__all__ = ["Location", "bulk_download", "copy", "sync", "verify"]
+
+log = logging.getLogger("omnicloud.transfer")
+
+Location = str | ObjectURI | os.PathLike[str]
+
+
+def _as_prefix(uri: ObjectURI) -> ObjectURI:
+    """``s3://b/dir`` and ``/tmp/dir`` as the prefixes ``dir/``; prefixes stay as they are."""
+    return uri if uri.is_prefix else uri.with_key(uri.key + "/")
+
+
+def _is_local_dir(uri: ObjectURI) -> bool:
+    path = local_path(uri)
+    return path is not None and path.is_dir()
+
+
+def _single_target(source: ObjectURI, target: ObjectURI) -> ObjectURI:
+    if target.is_prefix or _is_local_dir(target):
+        return _as_prefix(target).join(source.name)
+    return target
+
+
+def copy(
+    src: Location,
+    dst: Location,
+    *,
+    recursive: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    dry_run: bool = False,
+    options: TransferOptions | None = None,
+    progress: Progress | None = None,
+    manifest: str | os.PathLike[str] | None = None,
+    opener: StoreOpener | None = None,
+) -> TransferSummary:
+    """Copy one object, or with ``recursive`` every object below a prefix.
+
+    A destination that is a prefix (ends with ``/``, a bucket root or an
+    existing local directory) receives the object under its own name. With
+    ``recursive`` every source object is copied, like ``cp -r`` (use
+    :func:`sync` to skip unchanged ones); keys keep their path below the
+    source prefix. A single-object copy raises its error; a recursive copy
+    reports failures in the summary (see ``TransferSummary.failed``).
+    """
+    source, target = parse_uri(src), parse_uri(dst)
+    options = options or TransferOptions()
+    if not recursive:
+        if source.is_prefix or _is_local_dir(source):
+            raise ConfigError(
+                f"{source} is a prefix or directory", hint="copy it with recursive=True (cp -r)"
+            )
+        target = _single_target(source, target)
+        started = time.monotonic()
+        with TransferContext(options, progress=progress, opener=opener) as ctx:
+            summary = TransferSummary(dry_run=dry_run)
+            if dry_run:
+                info = _stat(ctx, source)
+                summary.add(ObjectResult(str(source), str(target), "copy", "planned", info.size))
+                summary.estimated_cost = estimate_cost(source, target, info.size, 1)
+            else:
+                ctx.progress.planned(1, 0)
+                try:
+                    result = _run_interruptible(ctx, lambda: copy_object(ctx, source, target))
+                finally:
+                    ctx.progress.close()
+                ctx.progress.object_done(result)
+                summary.add(result)
+            summary.elapsed = time.monotonic() - started
+        _write_manifest(manifest, "copy", source, target, summary)
+        return summary
+    return _transfer_tree(
+        source,
+        target,
+        mode="copy",
+        delete=False,
+        checksum=False,
+        filters=Filters(tuple(include), tuple(exclude)),
+        dry_run=dry_run,
+        options=options,
+        progress=progress,
+        manifest=manifest,
+        opener=opener,
+    )
+
+
+def sync(
+    src: Location,
+    dst: Location,
+    *,
+    delete: bool = False,
+    checksum: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    dry_run: bool = False,
+    options: TransferOptions | None = None,
+    progress: Progress | None = None,
+    manifest: str | os.PathLike[str] | None = None,
+    executor: Any = None,
+    opener: StoreOpener | None = None,
+) -> TransferSummary:
+    """Make the destination prefix hold what the source prefix holds.
+
+    Unchanged objects are skipped (rules in :mod:`omnicloud.transfer._plan`);
+    ``delete`` removes destination objects the source lacks; ``checksum``
+    compares digests instead of size and time; ``dry_run`` only plans (and
+    estimates the egress cost). ``executor="dask"``, a scheduler address or a
+    ``distributed.Client`` partitions the sync by top-level prefix across
+    Dask workers. Failures are counted in the summary, never raised midway.
+    """
+    source, target = _as_prefix(parse_uri(src)), _as_prefix(parse_uri(dst))
+    options = options or TransferOptions()
+    filters = Filters(tuple(include), tuple(exclude))
+    if executor is not None and not dry_run:
+        from omnicloud.transfer._dask import sync_on_dask
+
+        summary: TransferSummary = sync_on_dask(
+            source,
+            target,
+            executor,
+            delete=delete,
+            checksum=checksum,
+            filters=filters,
+            options=options,
+            progress=progress,
+        )
+        _write_manifest(manifest, "sync", source, target, summary)
+        return summary
+    return _transfer_tree(
+        source,
+        target,
+        mode="sync",
+        delete=delete,
+        checksum=checksum,
+        filters=filters,
+        dry_run=dry_run,
+        options=options,
+        progress=progress,
+        manifest=manifest,
+        opener=opener,
+    )
+
+
+def _transfer_tree(
+    source: ObjectURI,
+    target: ObjectURI,
+    *,
+    mode: PlanMode,
+    delete: bool,
+    checksum: bool,
+    filters: Filters,
+    dry_run: bool,
+    options: TransferOptions,
+    progress: Progress | None,
+    manifest: str | os.PathLike[str] | None,
+    opener: StoreOpener | None,
+    top_level_only: bool = False,
+) -> TransferSummary:
+    source, target = _as_prefix(source), _as_prefix(target)
+    started = time.monotonic()
+    with TransferContext(options, progress=progress, opener=opener) as ctx:
+        src_lister = as_lister(ctx.store(source))
+        dst_store = ctx.store(target)
+        dst_lister = dst_store if isinstance(dst_store, Lister) else None
+        if dst_lister is None and (delete or mode == "sync"):
+            raise UnsupportedError(f"{target.provider} storage cannot list objects", provider=target.provider)
+        actions = plan_actions(
+            src_lister,
+            source.key,
+            dst_lister,
+            target.key,
+            mode=mode,
+            checksum=checksum,
+            delete=delete,
+            filters=filters,
+            top_level_only=top_level_only,
+        )
+        if dry_run:
+            summary = _dry_run(actions, source, target)
+        else:
+            job = _job_id(mode, source, target, filters, delete, checksum)
+            try:
+                summary = apply_plan(ctx, actions, source, target, job=job)
+            finally:
+                ctx.progress.close()
+        summary.elapsed = time.monotonic() - started
+    _write_manifest(manifest, mode, source, target, summary)
+    return summary
+
+
+def _job_id(
+    mode: str, source: ObjectURI, target: ObjectURI, filters: Filters, delete: bool, checksum: bool
+) -> str:
+    text = json.dumps([mode, str(source), str(target), filters.include, filters.exclude, delete, checksum])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _dry_run(actions: Iterable[PlannedAction], source: ObjectURI, target: ObjectURI) -> TransferSummary:
+    summary = TransferSummary(dry_run=True)
+    for action in actions:
+        if action.action == "skip":
+            summary.skipped += 1
+            continue
+        src = str(source.join(action.relative)) if action.source is not None else None
+        summary.add(
+            ObjectResult(
+                src,
+                str(target.join(action.relative)),
+                action.action,
+                "planned",
+                action.size,
+                reason=action.reason,
+            )
+        )
+    summary.estimated_cost = estimate_cost(source, target, summary.bytes, summary.copied)
+    return summary
+
+
+def estimate_cost(source: ObjectURI, target: ObjectURI, nbytes: int, objects: int) -> dict[str, Any] | None:
+    """The egress estimate from the cost catalog, or ``None`` when it cannot price the route."""
+    try:
+        from omnicloud.costs import estimate_transfer
+    except ImportError:
+        return None
+    try:
+        estimate = estimate_transfer(source, target, nbytes, objects=objects)
+    except (OmniCloudError, ValueError, KeyError) as err:
+        log.debug("no cost estimate: %s", err)
+        return None
+    result: dict[str, Any] = estimate.to_dict()
+    return result
+
+
+def _run_interruptible(ctx: TransferContext, call: Callable[[], ObjectResult]) -> ObjectResult:
+    try:
+        return call()
+    except KeyboardInterrupt:
+        ctx.stop.set()
+        raise
+    except Cancelled:
+        raise KeyboardInterrupt from None
+
+
+def apply_plan(
+    ctx: TransferContext,
+    actions: Iterable[PlannedAction],
+    source: ObjectURI,
+    target: ObjectURI,
+    *,
+    job: str | None = None,
+) -> TransferSummary:
+    """Carry out the actions with bounded, adaptive concurrency; returns the summary.
+
+    The plan is consumed lazily: at most ``2 * concurrency`` actions wait in
+    memory. On Ctrl-C running objects stop between pieces, the journal is
+    flushed and ``KeyboardInterrupt`` propagates; rerunning resumes.
+    """
+    options = ctx.options
+    summary = TransferSummary()
+    lock = threading.Lock()
+    slots = threading.Semaphore(options.concurrency * 2)
+    journal = ctx.journal
+    done = journal.done_objects(job) if journal is not None and job else {}
+    dst_store = ctx.store(target)
+
+    def finish(result: ObjectResult) -> None:
+        with lock:
+            summary.add(result)
+        if result.outcome != "skipped":
+            ctx.progress.object_done(result)
+
+    def run(action: PlannedAction) -> ObjectResult:
+        dst_uri = target.join(action.relative)
+        if action.action == "delete":
+            deleter = as_deleter(dst_store)
+            ctx.call(lambda: deleter.delete(dst_uri.key, missing_ok=True), str(dst_uri))
+            return ObjectResult(None, str(dst_uri), "delete", "deleted", reason=action.reason)
+        src_uri = source.join(action.relative)
+        info = action.source
+        assert info is not None
+        previous = done.get(str(src_uri))
+        if previous is not None and previous[0] == source_version(info):
+            return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="journal")
+        if action.needs_checksum and action.destination is not None:
+            src_digest = object_digest(ctx, src_uri, info)
+            if src_digest == object_digest(ctx, dst_uri, action.destination):
+                return ObjectResult(
+                    str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="checksum"
+                )
+        ctx.objects_limit.acquire()
+        moved = 0
+        try:
+            result = copy_object(ctx, src_uri, dst_uri, info)
+            moved = result.size
+        except OmniCloudError:
+            ctx.objects_limit.record_error()
+            raise
+        finally:
+            ctx.objects_limit.release(moved)
+        if journal is not None and job:
+            journal.record_done(job, str(src_uri), source_version(info), info.size, result.digest)
+        return replace_reason(result, action.reason)
+
+    def run_safely(action: PlannedAction) -> None:
+        try:
+            result = run(action)
+        except Cancelled:
+            return
+        except OmniCloudError as err:
+            src = str(source.join(action.relative)) if action.source is not None else None
+            result = ObjectResult(
+                src, str(target.join(action.relative)), action.action, "failed", action.size, error=str(err)
+            )
+            log.debug("object failed", exc_info=True)
+        finally:
+            slots.release()
+        finish(result)
+
+    pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-object")
+    futures: set[Future[None]] = set()
+    try:
+        for action in actions:
+            if action.action == "skip":
+                summary.skipped += 1
+                continue
+            ctx.progress.planned(1, action.size)
+            slots.acquire()
+            future = pool.submit(run_safely, action)
+            futures.add(future)
+            future.add_done_callback(futures.discard)
+        pool.shutdown(wait=True)
+    except BaseException:
+        ctx.stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if journal is not None:
+            journal.flush()
+        raise
+    if ctx.stop.is_set():
+        if journal is not None:
+            journal.flush()
+        raise KeyboardInterrupt
+    if journal is not None and job and summary.failed == 0:
+        journal.finish_job(job)
+    return summary
+
+
+def replace_reason(result: ObjectResult, reason: str) -> ObjectResult:
+    from dataclasses import replace
+
+    return replace(result, reason=reason)
+
+
+def _stat(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
+    stat_store = as_stat(ctx.store(uri))
+    return ctx.call(lambda: stat_store.stat(uri.key), str(uri))
+
+
+def object_digest(ctx: TransferContext, uri: ObjectURI, info: ObjectInfo, *, recompute: bool = False) -> str:
+    """The object's canonical digest: the recorded one, or computed by reading it."""
+    if not recompute and is_canonical(info.digest):
+        assert info.digest is not None
+        return info.digest
+    return _compute_digest(ctx, uri, info.size)
+
+
+def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
+    reader = as_reader(ctx.store(uri))
+    path = local_path(uri)
+    if path is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as err:
+            raise NotFoundError(f"cannot read: {err.strerror}", op="verify", uri=str(uri)) from err
+        try:
+            return digest_file(fd, os.fstat(fd).st_size, workers=ctx.options.hash_workers)
+        finally:
+            os.close(fd)
+    if size < ctx.options.multipart_threshold:
+        data = ctx.call(lambda: reader.get(uri.key), str(uri))
+        builder = ChunkedDigest()
+        builder.set_chunks_from(0, hash_chunks(data))
+        ctx.progress.advance(len(data))
+        return builder.value(len(data))
+    builder = ChunkedDigest()
+    step = max(ctx.options.part_size, CHUNK_SIZE)
+
+    def hash_range(start: int) -> None:
+        end = min(start + step, size)
+        ctx.budget.acquire(end - start)
+        try:
+            data = ctx.call(lambda: reader.get(uri.key, range=(start, end)), f"{uri} bytes {start}-{end}")
+            builder.set_chunks_from(start, hash_chunks(data))
+            ctx.progress.advance(len(data))
+        finally:
+            ctx.budget.release(end - start)
+
+    for future in [ctx.part_pool.submit(hash_range, start) for start in range(0, size, step)]:
+        future.result()
+    return builder.value(size)
+
+
+def verify(
+    src: Location,
+    dst: Location,
+    *,
+    recursive: bool | None = None,
+    recompute: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    options: TransferOptions | None = None,
+    progress: Progress | None = None,
+    opener: StoreOpener | None = None,
+) -> VerifyReport:
+    """Compare source and destination by canonical digest, object by object.
+
+    A side without a recorded digest is read and hashed; ``recompute`` reads
+    and hashes both sides even when digests are recorded (catches corruption
+    after upload). ``recursive`` defaults to whether the source is a prefix.
+    The report lists mismatches and missing objects (``report.ok``,
+    ``report.raise_for_problems()``).
+    """
+    source, target = parse_uri(src), parse_uri(dst)
+    options = options or TransferOptions(journal=False)
+    if recursive is None:
+        recursive = source.is_prefix or _is_local_dir(source)
+    report = VerifyReport()
+    with TransferContext(options, progress=progress, opener=opener) as ctx:
+        if not recursive:
+            target = _single_target(source, target)
+            report.add(
+                _verify_pair(
+                    ctx,
+                    source.name,
+                    source,
+                    _stat(ctx, source),
+                    target,
+                    _stat_or_none(ctx, target),
+                    recompute,
+                )
+            )
+            return report
+        source, target = _as_prefix(source), _as_prefix(target)
+        filters = Filters(tuple(include), tuple(exclude))
+        src_lister = as_lister(ctx.store(source))
+        dst_lister = as_lister(ctx.store(target))
+        pairs = pair_listings(
+            list_relative(src_lister, source.key, filters), list_relative(dst_lister, target.key, filters)
+        )
+        with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
+            futures = [
+                pool.submit(
+                    _verify_pair,
+                    ctx,
+                    relative,
+                    source.join(relative),
+                    src,
+                    target.join(relative),
+                    dst,
+                    recompute,
+                )
+                for relative, src, dst in pairs
+            ]
+            for future in futures:
+                report.add(future.result())
+    return report
+
+
+def _stat_or_none(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo | None:
+    try:
+        return _stat(ctx, uri)
+    except NotFoundError:
+        return None
+
+
+def _verify_pair(
+    ctx: TransferContext,
+    relative: str,
+    src_uri: ObjectURI,
+    src: ObjectInfo | None,
+    dst_uri: ObjectURI,
+    dst: ObjectInfo | None,
+    recompute: bool,
+) -> VerifyEntry:
+    if src is None:
+        return VerifyEntry(relative, "extra", None, dst.digest if dst else None)
+    if dst is None:
+        return VerifyEntry(relative, "missing", src.digest, None)
+    recomputed = recompute or not (is_canonical(src.digest) and is_canonical(dst.digest))
+    if src.size != dst.size and not recompute:
+        return VerifyEntry(relative, "mismatch", src.digest, dst.digest, False)
+    src_digest = object_digest(ctx, src_uri, src, recompute=recompute)
+    dst_digest = object_digest(ctx, dst_uri, dst, recompute=recompute)
+    if src_digest == dst_digest:
+        return VerifyEntry(relative, "ok", src_digest, dst_digest, recomputed)
+    return VerifyEntry(relative, "mismatch", src_digest, dst_digest, recomputed)
+
+
+def bulk_download(
+    uris: Iterable[Location],
+    directory: str | os.PathLike[str],
+    *,
+    options: TransferOptions | None = None,
+    progress: Progress | None = None,
+    opener: StoreOpener | None = None,
+) -> list[DownloadResult]:
+    """Download many objects into ``directory``, keeping each key's path below it.
+
+    Objects download concurrently (large ones in parallel ranges); one result
+    per URI, in the order given, with the error when that object failed. A
+    store that cannot serve ranged reads falls back to sequential whole-object
+    downloads. ``concurrency=1`` in ``options`` downloads one at a time.
+    """
+    options = options or TransferOptions()
+    root = Path(directory).absolute()
+    parsed: list[ObjectURI | None] = []
+    results: list[DownloadResult | None] = []
+    seen: dict[Path, str] = {}
+    for item in uris:
+        try:
+            uri = parse_uri(item)
+            path = root / uri.key
+            if uri.is_prefix:
+                raise ConfigError("a bulk download takes object URIs, not prefixes", uri=str(uri))
+            if path in seen:
+                raise ConfigError(f"{uri} and {seen[path]} would both download to {path}")
+            seen[path] = str(uri)
+            parsed.append(uri)
+            results.append(None)
+        except OmniCloudError as err:
+            parsed.append(None)
+            results.append(DownloadResult(str(item), None, error=str(err)))
+
+    def download(uri: ObjectURI, ctx: TransferContext) -> DownloadResult:
+        target = parse_uri(str(root / uri.key))
+        try:
+            result = copy_object(ctx, uri, target)
+        except UnsupportedError:
+            # No ranged reads on this store: one sequential whole-object download.
+            result = _sequential_download(ctx, uri, target)
+        except OmniCloudError as err:
+            return DownloadResult(str(uri), None, error=str(err))
+        ctx.progress.object_done(result)
+        return DownloadResult(str(uri), str(root / uri.key), result.size, result.digest)
+
+    with TransferContext(options, progress=progress, opener=opener) as ctx:
+        ctx.progress.planned(sum(1 for u in parsed if u is not None), 0)
+        try:
+            with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-download") as pool:
+                futures = {
+                    index: pool.submit(_guard_download, download, uri, ctx)
+                    for index, uri in enumerate(parsed)
+                    if uri is not None
+                }
+                for index, future in futures.items():
+                    results[index] = future.result()
+        except KeyboardInterrupt:
+            ctx.stop.set()
+            raise
+        finally:
+            ctx.progress.close()
+    return [r for r in results if r is not None]
+
+
+def _guard_download(
+    download: Callable[[ObjectURI, TransferContext], DownloadResult], uri: ObjectURI, ctx: TransferContext
+) -> DownloadResult:
+    try:
+        return download(uri, ctx)
+    except OmniCloudError as err:
+        return DownloadResult(str(uri), None, error=str(err))
+
+
+def _sequential_download(ctx: TransferContext, source: ObjectURI, target: ObjectURI) -> ObjectResult:
+    """Whole-object GET and PUT, for stores that cannot serve byte ranges."""
+    from omnicloud.storage import DIGEST_METADATA_KEY
+
+    reader = as_reader(ctx.store(source))
+    writer = as_writer(ctx.store(target))
+    data = ctx.call(lambda: reader.get(source.key), str(source))
+    builder = ChunkedDigest()
+    builder.set_chunks_from(0, hash_chunks(data))
+    digest = builder.value(len(data))
+    ctx.moved(len(data))
+    ctx.call(lambda: writer.put(target.key, data, metadata={DIGEST_METADATA_KEY: digest}), str(target))
+    return ObjectResult(str(source), str(target), "copy", "copied", len(data), digest)
+
+
+def _write_manifest(
+    manifest: str | os.PathLike[str] | None,
+    mode: str,
+    source: ObjectURI,
+    target: ObjectURI,
+    summary: TransferSummary,
+) -> None:
+    """A JSON record of what was done: the summary and one entry per object not skipped."""
+    if manifest is None:
+        return
+    document = {
+        "operation": mode,
+        "source": str(source),
+        "destination": str(target),
+        "finished": datetime.now(UTC).isoformat(),
+        "summary": summary.counts(),
+        "objects": [
+            {
+                "source": r.source,
+                "destination": r.destination,
+                "action": r.action,
+                "outcome": r.outcome,
+                "size": r.size,
+                "digest": r.digest,
+                "reason": r.reason,
+                "error": r.error,
+            }
+            for r in summary.results
+        ],
+    }
+    path = Path(manifest)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as err:
+        raise OmniCloudError(
+            f"cannot write the manifest: {err.strerror}", op="manifest", uri=str(path)
+        ) from err

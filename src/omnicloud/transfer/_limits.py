@@ -1,0 +1,159 @@
+"""Flow control: retries, a bandwidth limit, a memory budget and adaptive concurrency."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from omnicloud.errors import TransientError
+
+__all__ = ["AdaptiveLimit", "BandwidthLimiter", "MemoryBudget", "with_retries"]
+
+T = TypeVar("T")
+
+
+def with_retries(call: Callable[[], T], *, attempts: int, wait: float, what: str) -> T:
+    """Run ``call``, retrying :class:`TransientError` with jittered exponential backoff.
+
+    After the last attempt the error is raised again, naming ``what`` (the
+    object) and how many attempts were made.
+    """
+
+    def give_up(state: RetryCallState) -> T:
+        outcome = state.outcome
+        assert outcome is not None
+        err = outcome.exception()
+        assert isinstance(err, TransientError)
+        raise TransientError(
+            f"{what}: gave up after {state.attempt_number} attempts: {err.message}",
+            op=err.op,
+            uri=err.uri,
+            provider=err.provider,
+            hint=err.hint,
+        ) from err
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(initial=wait, max=max(wait, 20.0), jitter=wait),
+        retry_error_callback=give_up,
+        reraise=False,
+    )
+    return retrying(call)
+
+
+class BandwidthLimiter:
+    """A token bucket shared by every worker: ``consume(n)`` blocks until ``n`` bytes may pass."""
+
+    def __init__(self, rate: float, *, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(rate / 4, 64 * 1024)
+        self._tokens = self.burst
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def consume(self, amount: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            # Go into debt and sleep it off: large parts pass at the average rate.
+            self._tokens -= amount
+            delay = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if delay > 0:
+            time.sleep(delay)
+
+
+class MemoryBudget:
+    """Bytes of part buffers allowed at once; ``acquire`` blocks while the budget is spent.
+
+    A request larger than the whole budget is let through alone, so one huge
+    part cannot deadlock the transfer.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, amount: int) -> None:
+        with self._cond:
+            while self.used and self.used + amount > self.limit:
+                self._cond.wait()
+            self.used += amount
+            self.peak = max(self.peak, self.used)
+
+    def release(self, amount: int) -> None:
+        with self._cond:
+            self.used -= amount
+            self._cond.notify_all()
+
+
+class AdaptiveLimit:
+    """A concurrency limit that climbs while throughput climbs and backs off when it stops.
+
+    Every ``window`` seconds it compares the bytes moved with the previous
+    window: a gain of more than 5% after raising the limit keeps the new
+    limit and raises again; otherwise the limit goes back down by one. The
+    limit stays within ``[minimum, maximum]``. Errors halve it.
+    """
+
+    def __init__(self, start: int, *, minimum: int = 1, maximum: int, window: float = 1.0) -> None:
+        self.minimum = minimum
+        self.maximum = max(maximum, minimum)
+        self.limit = min(max(start, minimum), self.maximum)
+        self.window = window
+        self._active = 0
+        self._cond = threading.Condition(threading.RLock())
+        self._bytes = 0
+        self._window_start = time.monotonic()
+        self._last_rate: float | None = None
+        self._direction = 1
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self._active >= self.limit:
+                self._cond.wait(timeout=self.window)
+                self._maybe_adjust_locked()
+            self._active += 1
+
+    def release(self, moved: int = 0) -> None:
+        with self._cond:
+            self._active -= 1
+            self._bytes += moved
+            self._maybe_adjust_locked()
+            self._cond.notify_all()
+
+    def record_error(self) -> None:
+        with self._cond:
+            self.limit = max(self.minimum, self.limit // 2)
+
+    def _maybe_adjust_locked(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self._window_start
+        if elapsed < self.window:
+            return
+        rate = self._bytes / elapsed
+        self.observe(rate)
+        self._bytes = 0
+        self._window_start = now
+
+    def observe(self, rate: float) -> None:
+        """Adjust the limit after a window that moved ``rate`` bytes per second."""
+        with self._cond:
+            previous, self._last_rate = self._last_rate, rate
+            if previous is not None and rate <= previous * 1.05:
+                self._direction = -self._direction
+            self.limit = min(self.maximum, max(self.minimum, self.limit + self._direction))
+            self._cond.notify_all()

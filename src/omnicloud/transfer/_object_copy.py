@@ -1,0 +1,748 @@
+"""Copying one object, by the fastest route its two ends allow.
+
+Routes, tried in this order:
+
+1. **server-side** — both ends in the same bucket, the store has
+   ``ServerSideCopy`` and the source carries a canonical digest (which the copy
+   keeps): no bytes pass through this process.
+2. **local file to local file** — ``copy_file_range`` in the kernel into a
+   temporary file, while other threads hash the written bytes chunk by chunk.
+3. **ranged download** — a large object to a local file: ranges fetched in
+   parallel and written in place (``pwrite``) into a preallocated temporary
+   file, each range hashed as it arrives; renamed into place at the end.
+4. **multipart upload** — a large object to a store with ``Multipart``: parts
+   read in parallel from the source (ranged reads: nothing touches the disk
+   between clouds) and uploaded in parallel.
+5. **single request** — everything else: small objects in one GET and one PUT;
+   large objects to stores without multipart stream through a hashing reader.
+
+Every route ends with the canonical digest of the bytes actually moved,
+compared with the source's recorded digest when it has one; a mismatch raises
+:class:`~omnicloud.errors.IntegrityError` and the destination is not left
+looking valid (multipart aborted, temporary file removed, single PUT deleted).
+Uploads record the digest in the destination's metadata; since a multipart
+upload takes its metadata when it starts, the digest is known before the
+first part is sent: from the source's metadata, or by hashing a local source
+first (fast), or by a hashing pass over a remote source.
+
+Multipart uploads and ranged downloads journal each finished piece, pinned to
+the source's version, so a rerun after a crash sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import logging
+import mmap
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, NoReturn
+
+from omnicloud.errors import (
+    IntegrityError,
+    OmniCloudError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+)
+from omnicloud.storage import (
+    DIGEST_METADATA_KEY,
+    Deleter,
+    Multipart,
+    ObjectInfo,
+    PartInfo,
+    Reader,
+    ServerSideCopy,
+    Stat,
+    Store,
+    Writer,
+)
+from omnicloud.storage.local import TEMP_MARKER
+from omnicloud.transfer._context import (
+    Cancelled,
+    TransferContext,
+    as_reader,
+    as_stat,
+    as_writer,
+    local_path,
+)
+from omnicloud.transfer._digest import (
+    CHUNK_SIZE,
+    ChunkedDigest,
+    digest_file,
+    hash_chunks,
+    is_canonical,
+)
+from omnicloud.transfer._journal import Partial, Piece
+from omnicloud.transfer._options import choose_part_size
+from omnicloud.transfer._results import ObjectResult
+from omnicloud.uri import ObjectURI
+
+__all__ = ["copy_object", "destination_temp_path", "source_version"]
+
+log = logging.getLogger("omnicloud.transfer")
+
+_LOCAL_COPY_STEP = 64 * 1024 * 1024
+_STREAM_BLOCK = 1024 * 1024
+
+
+def source_version(info: ObjectInfo) -> str:
+    """What pins a source: a different value means the object changed."""
+    return f"{info.etag or ''}|{info.size}|{info.version or ''}"
+
+
+def destination_temp_path(final: Path, source: ObjectURI) -> Path:
+    """The temporary file a download into ``final`` writes, the same on every run (for resume).
+
+    It carries the local backend's temporary marker, so listings never show it.
+    """
+    tag = hashlib.sha256(f"{source}\0{final}".encode()).hexdigest()[:16]
+    return final.with_name(f"{TEMP_MARKER}part-{tag}-{final.name}"[:255])
+
+
+def _portable_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """User metadata every provider accepts; other keys (e.g. with hyphens) are dropped."""
+    kept = {}
+    for key, value in metadata.items():
+        key = key.lower()
+        if key == DIGEST_METADATA_KEY:
+            continue
+        if key and not key[0].isdigit() and all(c.isalnum() or c == "_" for c in key) and value.isascii():
+            kept[key] = value
+        else:
+            log.debug("not copying metadata key %r: not portable across providers", key)
+    return kept
+
+
+def _os_error(err: OSError, op: str, path: Path) -> NoReturn:
+    uri = f"file://{path}"
+    if isinstance(err, PermissionError):
+        raise PermissionDeniedError(
+            f"permission denied: {err.strerror}", op=op, uri=uri, provider="local"
+        ) from err
+    if err.errno == errno.ENOSPC:
+        raise OmniCloudError(
+            "no space left on device",
+            op=op,
+            uri=uri,
+            provider="local",
+            hint="free some space and run the same command again to resume",
+        ) from err
+    raise OmniCloudError(f"{op} failed: {err.strerror or err}", op=op, uri=uri, provider="local") from err
+
+
+def copy_object(
+    ctx: TransferContext,
+    source: ObjectURI,
+    destination: ObjectURI,
+    info: ObjectInfo | None = None,
+) -> ObjectResult:
+    """Copy one object and return what happened; errors propagate as ``OmniCloudError``."""
+    src_store = ctx.store(source)
+    dst_store = ctx.store(destination)
+    reader = as_reader(src_store)
+    if info is None:
+        info = ctx.call(lambda: as_stat(src_store).stat(source.key), str(source))
+    return _ObjectCopy(ctx, source, destination, info, reader, src_store, dst_store).run()
+
+
+class _ObjectCopy:
+    def __init__(
+        self,
+        ctx: TransferContext,
+        source: ObjectURI,
+        destination: ObjectURI,
+        info: ObjectInfo,
+        reader: Reader,
+        src_store: Store,
+        dst_store: Store,
+    ) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.destination = destination
+        self.info = info
+        self.size = info.size
+        self.reader = reader
+        self.src_store = src_store
+        self.dst_store = dst_store
+        self.expected = info.digest if is_canonical(info.digest) else None
+        self.metadata = _portable_metadata(info.metadata)
+        self.content_type = info.content_type
+        self.resumed_parts = 0
+
+    def result(self, digest: str) -> ObjectResult:
+        return ObjectResult(
+            source=str(self.source),
+            destination=str(self.destination),
+            action="copy",
+            outcome="copied",
+            size=self.size,
+            digest=digest,
+            resumed_parts=self.resumed_parts,
+        )
+
+    def run(self) -> ObjectResult:
+        options = self.ctx.options
+        dst_path = local_path(self.destination)
+        large = self.size >= options.multipart_threshold
+        if (
+            self.expected
+            and isinstance(self.dst_store, ServerSideCopy)
+            and self.src_store.uri.bucket_uri == self.dst_store.uri.bucket_uri
+            and self.source.provider != "local"
+        ):
+            return self._server_side(self.dst_store)
+        if dst_path is not None and local_path(self.source) is not None and self.size >= CHUNK_SIZE:
+            return self._local_to_local(dst_path)
+        if dst_path is not None and large:
+            return self._ranged_download(dst_path)
+        if large and isinstance(self.dst_store, Multipart):
+            return self._multipart_upload(self.dst_store)
+        writer = as_writer(self.dst_store)
+        if large:
+            return self._streaming_put(writer)
+        return self._single_put(writer)
+
+    # --- helpers -----------------------------------------------------------------
+
+    def _check(self, digest: str, on_mismatch: Callable[[], None]) -> str:
+        """Compare the digest of the bytes moved with the one the source recorded."""
+        if self.expected is not None and digest != self.expected:
+            on_mismatch()
+            raise IntegrityError(
+                f"digest mismatch: source records {self.expected}, the bytes read hash to {digest}",
+                op="copy",
+                uri=str(self.source),
+                hint="the source changed or was corrupted in flight; the destination was not kept",
+            )
+        return digest
+
+    def _check_source_unchanged(self, on_change: Callable[[], None]) -> None:
+        stat_store = self.src_store
+        if not isinstance(stat_store, Stat):
+            return
+        now = self.ctx.call(lambda: stat_store.stat(self.source.key), str(self.source))
+        if source_version(now) != source_version(self.info):
+            on_change()
+            raise PreconditionFailedError(
+                "the source changed during the transfer",
+                op="copy",
+                uri=str(self.source),
+                hint="run the command again to copy the new version",
+            )
+
+    def _upload_metadata(self, digest: str) -> dict[str, str]:
+        return {**self.metadata, DIGEST_METADATA_KEY: digest}
+
+    def _read_range(self, start: int, end: int) -> bytes:
+        data = self.ctx.call(
+            lambda: self.reader.get(self.source.key, range=(start, end)), f"{self.source} bytes {start}-{end}"
+        )
+        if len(data) != end - start:
+            raise PreconditionFailedError(
+                f"read {len(data)} bytes for range {start}-{end}; the source is shorter than listed",
+                op="get",
+                uri=str(self.source),
+            )
+        return data
+
+    def _upfront_digest(self) -> str:
+        """The digest to record before the first byte is sent (see the module docstring)."""
+        if self.expected is not None:
+            return self.expected
+        with self.reader.open_read(self.source.key) as stream:
+            fileno = getattr(stream, "fileno", None)
+            if fileno is not None:
+                try:
+                    fd = fileno()
+                except (OSError, ValueError):
+                    fd = None
+                if fd is not None:
+                    return digest_file(fd, self.size, workers=self.ctx.options.hash_workers)
+        # A remote source without a recorded digest: one hashing pass of ranged reads.
+        builder = ChunkedDigest()
+        step = max(self.ctx.options.part_size, CHUNK_SIZE)
+        futures = [
+            self.ctx.part_pool.submit(self._hash_range, builder, start, min(start + step, self.size))
+            for start in range(0, self.size, step)
+        ]
+        _wait_all(futures, self.ctx)
+        return builder.value(self.size)
+
+    def _hash_range(self, builder: ChunkedDigest, start: int, end: int) -> None:
+        self.ctx.budget.acquire(end - start)
+        try:
+            builder.set_chunks_from(start, hash_chunks(self._read_range(start, end)))
+        finally:
+            self.ctx.budget.release(end - start)
+
+    # --- routes ------------------------------------------------------------------
+
+    def _server_side(self, store: ServerSideCopy) -> ObjectResult:
+        copied = self.ctx.call(
+            lambda: store.copy(self.source.key, self.destination.key), f"{self.source} -> {self.destination}"
+        )
+        self.ctx.progress.advance(self.size)
+        assert self.expected is not None
+        if copied.digest is not None and copied.digest != self.expected:
+            raise IntegrityError("server-side copy lost the digest", op="copy", uri=str(self.destination))
+        return self.result(self.expected)
+
+    def _single_put(self, writer: Writer) -> ObjectResult:
+        data = self.ctx.call(lambda: self.reader.get(self.source.key), str(self.source))
+        builder = ChunkedDigest()
+        builder.set_chunks_from(0, hash_chunks(data))
+        self.size = len(data)
+        digest = self._check(builder.value(self.size), lambda: None)
+        self.ctx.moved(len(data))
+        self.ctx.call(
+            lambda: writer.put(
+                self.destination.key,
+                data,
+                metadata=self._upload_metadata(digest),
+                content_type=self.content_type,
+            ),
+            str(self.destination),
+        )
+        return self.result(digest)
+
+    def _streaming_put(self, writer: Writer) -> ObjectResult:
+        expected = self._upfront_digest()
+        window = 2 * self.ctx.options.part_size
+
+        def attempt() -> tuple[str, int]:
+            # A retry starts over from a new source stream, with a new digest.
+            builder = ChunkedDigest()
+            with self.reader.open_read(self.source.key) as stream:
+                hashing = _HashingReader(stream, builder, self.ctx, window)
+                writer.put(
+                    self.destination.key,
+                    hashing,  # type: ignore[arg-type]
+                    metadata=self._upload_metadata(expected),
+                    content_type=self.content_type,
+                )
+            return builder.value(hashing.count), hashing.count
+
+        self.ctx.budget.acquire(window)
+        try:
+            digest, count = self.ctx.call(attempt, str(self.destination))
+        finally:
+            self.ctx.budget.release(window)
+
+        def discard() -> None:
+            if isinstance(self.dst_store, Deleter):
+                self.dst_store.delete(self.destination.key, missing_ok=True)
+
+        if digest != expected or count != self.size:
+            discard()
+            raise IntegrityError(
+                f"digest mismatch: expected {expected}, streamed bytes hash to {digest}",
+                op="copy",
+                uri=str(self.source),
+                hint="the source changed during the transfer; the destination was deleted",
+            )
+        return self.result(digest)
+
+    def _multipart_upload(self, store: Multipart) -> ObjectResult:
+        ctx = self.ctx
+        journal = ctx.journal
+        key = str(self.destination)
+        version = source_version(self.info)
+        partial = journal.partial(key) if journal else None
+        done: dict[int, Piece] = {}
+        upload_id: str | None = None
+        if (
+            partial is not None
+            and partial.kind == "upload"
+            and partial.source == str(self.source)
+            and partial.source_version == version
+            and partial.size == self.size
+            and partial.upload_id
+            and partial.digest
+        ):
+            upload_id, part_size, expected = partial.upload_id, partial.piece_size, partial.digest
+            assert journal is not None
+            done = journal.pieces(key)
+        else:
+            if partial is not None and partial.kind == "upload" and partial.upload_id:
+                _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
+            expected = self._upfront_digest()
+            part_size = choose_part_size(
+                self.size,
+                ctx.options.part_size,
+                min_part=store.min_part_size,
+                max_part=store.max_part_size,
+                max_parts=store.max_parts,
+            )
+        if upload_id is None:
+            upload_id = ctx.call(
+                lambda: store.create_multipart(
+                    self.destination.key,
+                    metadata=self._upload_metadata(expected),
+                    content_type=self.content_type,
+                ),
+                str(self.destination),
+            )
+            if journal is not None:
+                journal.start_partial(
+                    Partial(
+                        key,
+                        "upload",
+                        str(self.source),
+                        version,
+                        self.size,
+                        part_size,
+                        upload_id,
+                        None,
+                        expected,
+                    )
+                )
+        self.resumed_parts = len(done)
+        builder = ChunkedDigest()
+        parts: dict[int, PartInfo] = {}
+        for number, piece in done.items():
+            builder.set_chunks_from((number - 1) * part_size, piece.chunks)
+            parts[number] = PartInfo(number, piece.etag or "", piece.size)
+            ctx.progress.advance(piece.size)
+        active_id = upload_id
+
+        def send(number: int) -> None:
+            start = (number - 1) * part_size
+            end = min(start + part_size, self.size)
+            ctx.budget.acquire(end - start)
+            try:
+                data = self._read_range(start, end)
+                chunks = hash_chunks(data)
+                ctx.moved(len(data))
+                part = ctx.call(
+                    lambda: store.upload_part(self.destination.key, active_id, number, data),
+                    f"{self.destination} part {number}",
+                )
+            finally:
+                ctx.budget.release(end - start)
+            builder.set_chunks_from(start, chunks)
+            parts[number] = part
+            if journal is not None:
+                journal.record_piece(key, Piece(number, part.etag, part.size, tuple(chunks)))
+
+        count = max(1, -(-self.size // part_size))
+        missing = [n for n in range(1, count + 1) if n not in done]
+        _wait_all([ctx.part_pool.submit(send, n) for n in missing], ctx)
+
+        def discard() -> None:
+            _quietly(lambda: store.abort_multipart(self.destination.key, active_id))
+            if journal is not None:
+                journal.finish_partial(key)
+
+        digest = builder.value(self.size)
+        if digest != expected:
+            discard()
+            raise IntegrityError(
+                f"digest mismatch: recorded {expected}, the parts sent hash to {digest}",
+                op="copy",
+                uri=str(self.source),
+                hint="the source changed or was corrupted in flight; the upload was aborted",
+            )
+        self._check_source_unchanged(discard)
+        ordered = [parts[n] for n in sorted(parts)]
+        ctx.call(lambda: store.complete_multipart(self.destination.key, active_id, ordered), key)
+        if journal is not None:
+            journal.finish_partial(key)
+        return self.result(digest)
+
+    def _ranged_download(self, final: Path) -> ObjectResult:
+        ctx = self.ctx
+        journal = ctx.journal
+        key = str(final)
+        temp = destination_temp_path(final, self.source)
+        version = source_version(self.info)
+        partial = journal.partial(key) if journal else None
+        range_size = choose_part_size(
+            self.size, ctx.options.part_size, min_part=CHUNK_SIZE, max_part=1 << 62, max_parts=10_000
+        )
+        done: dict[int, Piece] = {}
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if (
+                partial is not None
+                and partial.kind == "download"
+                and partial.source == str(self.source)
+                and partial.source_version == version
+                and partial.size == self.size
+                and temp.exists()
+                and temp.stat().st_size == self.size
+            ):
+                assert journal is not None
+                range_size = partial.piece_size
+                done = journal.pieces(key)
+                fd = os.open(temp, os.O_WRONLY)
+            else:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    _preallocate(fd, self.size)
+                except OSError:
+                    os.close(fd)
+                    temp.unlink(missing_ok=True)
+                    raise
+                if journal is not None:
+                    journal.start_partial(
+                        Partial(
+                            key,
+                            "download",
+                            str(self.source),
+                            version,
+                            self.size,
+                            range_size,
+                            None,
+                            str(temp),
+                            None,
+                        )
+                    )
+        except OSError as err:
+            _os_error(err, "download", final)
+        self.resumed_parts = len(done)
+        builder = ChunkedDigest()
+        for number, piece in done.items():
+            builder.set_chunks_from(number * range_size, piece.chunks)
+            ctx.progress.advance(piece.size)
+
+        def fetch(number: int) -> None:
+            start = number * range_size
+            end = min(start + range_size, self.size)
+            ctx.budget.acquire(end - start)
+            try:
+                data = self._read_range(start, end)
+                chunks = hash_chunks(data)
+                ctx.moved(len(data))
+                try:
+                    view = memoryview(data)
+                    written = 0
+                    while written < len(view):
+                        written += os.pwrite(fd, view[written:], start + written)
+                except OSError as err:
+                    _os_error(err, "download", final)
+            finally:
+                ctx.budget.release(end - start)
+            builder.set_chunks_from(start, chunks)
+            if journal is not None:
+                journal.record_piece(key, Piece(number, None, end - start, tuple(chunks)))
+
+        count = -(-self.size // range_size)
+        try:
+            _wait_all([ctx.part_pool.submit(fetch, n) for n in range(count) if n not in done], ctx)
+        finally:
+            os.close(fd)
+
+        def discard() -> None:
+            temp.unlink(missing_ok=True)
+            if journal is not None:
+                journal.finish_partial(key)
+
+        digest = self._check(builder.value(self.size), discard)
+        self._check_source_unchanged(discard)
+        self._publish(temp, final, digest)
+        if journal is not None:
+            journal.finish_partial(key)
+        return self.result(digest)
+
+    def _local_to_local(self, final: Path) -> ObjectResult:
+        """``copy_file_range`` into a temporary file while other threads hash what was written.
+
+        The written file is hashed through a read-only memory map of the page
+        cache: no copy into Python buffers and no fresh allocations, which is
+        what keeps this within reach of ``cp`` (measurements in docs/transfer.md).
+        """
+        ctx = self.ctx
+        temp = destination_temp_path(final, self.source)
+        builder = ChunkedDigest()
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with self.reader.open_read(self.source.key) as stream:
+                src_fd = stream.fileno()
+                out_fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    _preallocate(out_fd, self.size)
+                    _copy_and_hash(src_fd, out_fd, self.size, builder, ctx)
+                finally:
+                    os.close(out_fd)
+        except OSError as err:
+            temp.unlink(missing_ok=True)
+            _os_error(err, "copy", final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+        def discard() -> None:
+            temp.unlink(missing_ok=True)
+
+        digest = self._check(builder.value(self.size), discard)
+        self._check_source_unchanged(discard)
+        self._publish(temp, final, digest)
+        return self.result(digest)
+
+    def _publish(self, temp: Path, final: Path, digest: str) -> None:
+        """Give a finished temporary file its metadata and its real name."""
+        from omnicloud.storage.local import _write_attributes
+
+        try:
+            _write_attributes(temp, self._upload_metadata(digest), self.content_type)
+            os.replace(temp, final)
+        except OSError as err:
+            temp.unlink(missing_ok=True)
+            _os_error(err, "copy", final)
+
+
+def _copy_range(src_fd: int, dst_fd: int, offset: int, length: int) -> int:
+    done = 0
+    while done < length:
+        try:
+            n = os.copy_file_range(src_fd, dst_fd, length - done, offset + done, offset + done)
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            data = os.pread(src_fd, length - done, offset + done)
+            n = os.pwrite(dst_fd, data, offset + done) if data else 0
+        if n == 0:
+            raise OSError(errno.EIO, f"source ended at {offset + done} bytes, expected more")
+        done += n
+    return done
+
+
+def _copy_and_hash(src_fd: int, out_fd: int, size: int, builder: ChunkedDigest, ctx: TransferContext) -> None:
+    """Copy in the kernel step by step; hash each finished chunk of the output on other threads."""
+    with (
+        mmap.mmap(out_fd, size, prot=mmap.PROT_READ) as mapped,
+        ThreadPoolExecutor(ctx.options.hash_workers, thread_name_prefix="omnicloud-hash") as pool,
+    ):
+        view = memoryview(mapped)
+        futures: list[Future[None]] = []
+        try:
+            hashed_to = copied = 0
+            while copied < size:
+                if ctx.stop.is_set():
+                    raise Cancelled
+                step = min(_LOCAL_COPY_STEP, size - copied)
+                copied += _copy_range(src_fd, out_fd, copied, step)
+                ctx.moved(step)
+                # Whole chunks of what is written; the tail waits for the end.
+                ready = size if copied >= size else copied - copied % CHUNK_SIZE
+                for start in range(hashed_to, ready, CHUNK_SIZE):
+                    end = min(start + CHUNK_SIZE, size)
+                    futures.append(pool.submit(_hash_view_chunk, builder, mapped, view, start, end))
+                hashed_to = max(hashed_to, ready)
+            _wait_all(futures, ctx)
+        finally:
+            _wait_quietly(futures)
+            view.release()
+
+
+def _hash_view_chunk(
+    builder: ChunkedDigest, mapped: mmap.mmap, view: memoryview, start: int, end: int
+) -> None:
+    with view[start:end] as piece:
+        builder.set_chunk(start // CHUNK_SIZE, hashlib.sha256(piece).digest())
+    # Unmap the hashed pages (they stay in the page cache): RSS stays flat whatever the size.
+    mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Claim the space now, so a full disk fails at the start rather than minutes in."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+            raise
+        os.ftruncate(fd, size)
+
+
+class _HashingReader:
+    """A read-only stream that hashes, counts and meters what passes through it.
+
+    SDKs that upload in chunks (google-resumable-media) ``tell()`` and, to
+    retry a chunk, ``seek()`` back; the last ``window`` bytes are kept so such
+    a seek works, and bytes read again are not hashed again.
+    """
+
+    def __init__(self, stream: IO[bytes], builder: ChunkedDigest, ctx: TransferContext, window: int) -> None:
+        self._stream = stream
+        self._builder = builder
+        self._ctx = ctx
+        self._window = window
+        self._kept = bytearray()
+        self._kept_start = 0
+        self._position = 0
+        self.count = 0  # bytes read from the source (the high-water mark)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._ctx.stop.is_set():
+            raise Cancelled
+        want = size if size is not None and size >= 0 else _STREAM_BLOCK
+        if self._position < self.count:
+            offset = self._position - self._kept_start
+            data = bytes(self._kept[offset : offset + min(want, self.count - self._position)])
+            self._position += len(data)
+            return data
+        data = self._stream.read(want)
+        if data:
+            self._builder.update(data)
+            self.count += len(data)
+            self._position = self.count
+            self._ctx.moved(len(data))
+            self._kept += data
+            if len(self._kept) > self._window:
+                drop = len(self._kept) - self._window
+                del self._kept[:drop]
+                self._kept_start += drop
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._position + offset}.get(whence)
+        if target is None or not self._kept_start <= target <= self.count:
+            raise io.UnsupportedOperation(f"cannot seek to {offset} (whence {whence}) in a streamed source")
+        self._position = target
+        return target
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _wait_all(futures: list[Future[None]], ctx: TransferContext) -> None:
+    """Wait for every future; on the first error stop the others and raise it."""
+    try:
+        for future in futures:
+            future.result()
+    except BaseException as err:
+        if not isinstance(err, Exception):
+            ctx.stop.set()  # Ctrl-C: running pieces finish, nothing new starts
+        for future in futures:
+            future.cancel()
+        _wait_quietly(futures)
+        raise
+
+
+def _wait_quietly(futures: list[Future[None]]) -> None:
+    for future in futures:
+        if not future.cancelled():
+            # Only waiting here: the caller raises the error that matters.
+            with contextlib.suppress(BaseException):
+                future.exception()
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except OmniCloudError as err:
+        log.debug("ignored while cleaning up: %s", err)

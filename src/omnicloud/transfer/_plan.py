@@ -1,0 +1,195 @@
+"""Plan and diff: list both sides lazily, walk them together, decide per object.
+
+Both listings arrive in key order (every backend lists in byte order of the
+key, which the contract suite checks), so the two sides are merged like
+sorted files: memory stays constant whatever the number of objects (except
+for planned deletions, held until both listings end), and the first actions
+are ready after the first page. A listing out of order stops the plan with
+an error rather than risk a wrong deletion.
+
+Diff rules (first match wins):
+
+=====================================  ========================================
+situation                              decision
+=====================================  ========================================
+destination missing                    copy (``missing``)
+``copy -r`` (``mode="copy"``)          copy (``overwrite``), as ``cp -r`` does
+sizes differ                           copy (``size``)
+both sides record canonical digests    equal: skip; different: copy (``digest``)
+``--checksum``                         compare digests, computing missing ones
+                                       at apply time (``checksum``)
+otherwise: size and time               skip if the destination is at least as
+                                       new as the source (to the whole second),
+                                       else copy (``newer``)
+=====================================  ========================================
+
+With ``delete``, destination objects without a source become deletions.
+``include``/``exclude`` are shell globs matched against the key relative to
+the prefix (``*`` also crosses ``/``); excluded objects are neither copied nor
+deleted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from omnicloud.errors import OmniCloudError
+from omnicloud.storage import Lister, ObjectInfo
+from omnicloud.transfer._digest import is_canonical
+from omnicloud.transfer._results import Action
+
+__all__ = ["Filters", "PlannedAction", "compare", "list_relative", "pair_listings", "plan_actions"]
+
+PlanMode = Literal["sync", "copy"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """One decision: ``relative`` is the key below both prefixes."""
+
+    action: Action
+    relative: str
+    source: ObjectInfo | None
+    destination: ObjectInfo | None
+    reason: str
+    needs_checksum: bool = False
+
+    @property
+    def size(self) -> int:
+        if self.action == "copy" and self.source is not None:
+            return self.source.size
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def allows(self, relative: str) -> bool:
+        if self.include and not any(fnmatch.fnmatchcase(relative, p) for p in self.include):
+            return False
+        return not any(fnmatch.fnmatchcase(relative, p) for p in self.exclude)
+
+
+def compare(
+    source: ObjectInfo, destination: ObjectInfo | None, *, mode: PlanMode, checksum: bool
+) -> tuple[Action, str, bool]:
+    """The action for one object present at the source: ``(action, reason, needs_checksum)``."""
+    if destination is None:
+        return "copy", "missing", False
+    if mode == "copy":
+        return "copy", "overwrite", False
+    if source.size != destination.size:
+        return "copy", "size", False
+    if is_canonical(source.digest) and is_canonical(destination.digest):
+        if source.digest == destination.digest:
+            return "skip", "digest", False
+        return "copy", "digest", False
+    if checksum:
+        return "copy", "checksum", True
+    if (
+        source.last_modified is not None
+        and destination.last_modified is not None
+        # Whole seconds: HTTP dates (Azure, GCS XML, S3 HEAD) carry no fractions.
+        and destination.last_modified.replace(microsecond=0) >= source.last_modified.replace(microsecond=0)
+    ):
+        return "skip", "size+mtime", False
+    return "copy", "newer", False
+
+
+def list_relative(
+    lister: Lister, prefix: str, filters: Filters, *, top_level_only: bool = False
+) -> Iterator[tuple[str, ObjectInfo]]:
+    """Objects below ``prefix`` as ``(relative key, info)``; only the first level with ``top_level_only``."""
+    for info in lister.list(prefix, delimiter="/" if top_level_only else None):
+        if info.is_prefix:
+            continue
+        relative = info.key[len(prefix) :]
+        if relative and filters.allows(relative):
+            yield relative, info
+
+
+def plan_actions(
+    source: Lister,
+    source_prefix: str,
+    destination: Lister | None,
+    destination_prefix: str,
+    *,
+    mode: PlanMode = "sync",
+    checksum: bool = False,
+    delete: bool = False,
+    filters: Filters | None = None,
+    top_level_only: bool = False,
+) -> Iterator[PlannedAction]:
+    """Walk both listings together and yield one action per object, skips included."""
+    filters = filters or Filters()
+    src_iter = list_relative(source, source_prefix, filters, top_level_only=top_level_only)
+    dst_iter: Iterable[tuple[str, ObjectInfo]] = (
+        list_relative(destination, destination_prefix, filters, top_level_only=top_level_only)
+        if destination is not None
+        else ()
+    )
+    yield from _merge(src_iter, iter(dst_iter), mode=mode, checksum=checksum, delete=delete)
+
+
+def _ordered(listing: Iterator[tuple[str, ObjectInfo]], side: str) -> Iterator[tuple[str, ObjectInfo]]:
+    previous: str | None = None
+    for relative, info in listing:
+        if previous is not None and relative <= previous:
+            raise OmniCloudError(
+                f"the {side} listing is not in key order ({relative!r} after {previous!r})",
+                op="list",
+                hint="the backend must list keys in byte order; nothing was deleted",
+            )
+        previous = relative
+        yield relative, info
+
+
+def pair_listings(
+    src_iter: Iterator[tuple[str, ObjectInfo]],
+    dst_iter: Iterator[tuple[str, ObjectInfo]],
+) -> Iterator[tuple[str, ObjectInfo | None, ObjectInfo | None]]:
+    """Join two key-ordered listings: ``(relative, source or None, destination or None)``.
+
+    A listing out of key order raises :class:`OmniCloudError` (deletions are
+    planned only after both listings ended, so none happens on a bad join).
+    """
+    src_iter, dst_iter = _ordered(src_iter, "source"), _ordered(dst_iter, "destination")
+    dst_next = next(dst_iter, None)
+    for relative, src in src_iter:
+        while dst_next is not None and dst_next[0] < relative:
+            yield dst_next[0], None, dst_next[1]
+            dst_next = next(dst_iter, None)
+        if dst_next is not None and dst_next[0] == relative:
+            yield relative, src, dst_next[1]
+            dst_next = next(dst_iter, None)
+        else:
+            yield relative, src, None
+    while dst_next is not None:
+        yield dst_next[0], None, dst_next[1]
+        dst_next = next(dst_iter, None)
+
+
+def _merge(
+    src_iter: Iterator[tuple[str, ObjectInfo]],
+    dst_iter: Iterator[tuple[str, ObjectInfo]],
+    *,
+    mode: PlanMode,
+    checksum: bool,
+    delete: bool,
+) -> Iterator[PlannedAction]:
+    # Deletions wait until both listings have ended in order (rclone's delete-after):
+    # a listing error can then never cost a destination object.
+    deletions: list[PlannedAction] = []
+    for relative, src, dst in pair_listings(src_iter, dst_iter):
+        if src is None:
+            if delete and dst is not None:
+                deletions.append(PlannedAction("delete", relative, None, dst, "extra"))
+            continue
+        action, reason, needs = compare(src, dst, mode=mode, checksum=checksum)
+        yield PlannedAction(action, relative, src, dst, reason, needs)
+    yield from deletions

@@ -1,0 +1,157 @@
+"""What a transfer reports: one record per object and a summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from omnicloud.errors import IntegrityError
+
+__all__ = [
+    "Action",
+    "DownloadResult",
+    "ObjectResult",
+    "TransferSummary",
+    "VerifyEntry",
+    "VerifyReport",
+]
+
+Action = Literal["copy", "skip", "delete"]
+Outcome = Literal["copied", "skipped", "deleted", "failed", "planned", "resumed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectResult:
+    """What happened to one object. ``source``/``destination`` are canonical URIs."""
+
+    source: str | None
+    destination: str
+    action: Action
+    outcome: Outcome
+    size: int = 0
+    digest: str | None = None
+    error: str | None = None
+    resumed_parts: int = 0
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class TransferSummary:
+    """Counts for a copy or sync; ``results`` lists every object that was not skipped.
+
+    In a dry run nothing is written: ``copied``/``deleted`` count what would be,
+    and ``estimated_cost`` holds the egress estimate when the cost catalog can
+    price the route.
+    """
+
+    copied: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    failed: int = 0
+    bytes: int = 0
+    elapsed: float = 0.0
+    dry_run: bool = False
+    estimated_cost: Any = None
+    results: list[ObjectResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def add(self, result: ObjectResult) -> None:
+        if result.outcome == "skipped":
+            self.skipped += 1
+            return
+        self.results.append(result)
+        if result.outcome == "failed":
+            self.failed += 1
+        elif result.action == "delete":
+            self.deleted += 1
+        else:
+            self.copied += 1
+            self.bytes += result.size
+
+    def merge(self, other: TransferSummary) -> None:
+        self.copied += other.copied
+        self.skipped += other.skipped
+        self.deleted += other.deleted
+        self.failed += other.failed
+        self.bytes += other.bytes
+        self.results.extend(other.results)
+
+    def counts(self) -> dict[str, Any]:
+        """The summary object the CLI prints last with ``--json``."""
+        summary: dict[str, Any] = {
+            "type": "summary",
+            "copied": self.copied,
+            "skipped": self.skipped,
+            "deleted": self.deleted,
+            "failed": self.failed,
+            "bytes": self.bytes,
+            "elapsed": round(self.elapsed, 3),
+            "dry_run": self.dry_run,
+        }
+        if self.estimated_cost is not None:
+            summary["estimated_cost"] = self.estimated_cost
+        return summary
+
+
+VerifyStatus = Literal["ok", "mismatch", "missing", "extra"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyEntry:
+    key: str
+    status: VerifyStatus
+    source_digest: str | None = None
+    destination_digest: str | None = None
+    recomputed: bool = False
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """Source and destination compared object by object by canonical digest."""
+
+    matched: int = 0
+    entries: list[VerifyEntry] = field(default_factory=list)
+
+    @property
+    def mismatched(self) -> list[VerifyEntry]:
+        return [e for e in self.entries if e.status == "mismatch"]
+
+    @property
+    def missing(self) -> list[VerifyEntry]:
+        return [e for e in self.entries if e.status == "missing"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.entries or all(e.status == "ok" for e in self.entries)
+
+    def add(self, entry: VerifyEntry) -> None:
+        self.entries.append(entry)
+        if entry.status == "ok":
+            self.matched += 1
+
+    def raise_for_problems(self) -> None:
+        bad = [e for e in self.entries if e.status in ("mismatch", "missing")]
+        if bad:
+            first = bad[0]
+            raise IntegrityError(
+                f"{len(bad)} object(s) differ or are missing; first: {first.key} ({first.status})",
+                op="verify",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    """One URI of a bulk download: where it went, or why not."""
+
+    source: str
+    path: str | None
+    size: int = 0
+    digest: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -1,0 +1,155 @@
+"""The transfer commands in-process (``mem://`` lives in this process) and the progress reporters."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from omnicloud.cli._app import app
+from omnicloud.cli.transfer import parse_size
+from omnicloud.storage.memory import MemoryStore
+from omnicloud.transfer import JsonLinesProgress, NullProgress, ObjectResult
+from omnicloud.transfer._digest import digest_bytes
+from omnicloud.transfer._progress import choose_progress
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _journal_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OMNICLOUD_STATE_DIR", str(tmp_path / "state"))
+
+
+@pytest.fixture
+def bucket() -> MemoryStore:
+    """A bucket in the process-wide memory namespace, which the CLI opens by URI."""
+    store = MemoryStore(f"cli-{uuid.uuid4().hex[:10]}")
+    store.create_bucket()
+    return store
+
+
+def _lines(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_cp_of_one_object_prints_one_json_object(bucket: MemoryStore, tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_bytes(b"hello")
+    result = runner.invoke(app, ["cp", str(tmp_path / "f.txt"), f"mem://{bucket.uri.bucket}/d/", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["destination"] == f"mem://{bucket.uri.bucket}/d/f.txt"
+    assert record["size"] == 5
+    assert record["digest"] == digest_bytes(b"hello")
+
+
+def test_cp_recursive_prints_json_lines_ending_with_the_summary(bucket: MemoryStore, tmp_path: Path) -> None:
+    for name in ("a", "b/c"):
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / name).write_bytes(name.encode())
+    result = runner.invoke(
+        app, ["cp", "-r", str(tmp_path / "src"), f"mem://{bucket.uri.bucket}/t/", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    records = _lines(result.output)
+    assert records[-1]["type"] == "summary" and records[-1]["copied"] == 2
+    assert {r["destination"] for r in records if r["type"] == "object"} == {
+        f"mem://{bucket.uri.bucket}/t/a",
+        f"mem://{bucket.uri.bucket}/t/b/c",
+    }
+
+
+def test_sync_json_summary_has_integer_counts(bucket: MemoryStore, tmp_path: Path) -> None:
+    bucket.put("src/1", b"one")
+    bucket.put("dst/old", b"old")
+    name = bucket.uri.bucket
+    result = runner.invoke(app, ["sync", f"mem://{name}/src/", f"mem://{name}/dst/", "--delete", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = _lines(result.output)[-1]
+    assert {k: summary[k] for k in ("copied", "skipped", "deleted", "bytes")} == {
+        "copied": 1,
+        "skipped": 0,
+        "deleted": 1,
+        "bytes": 3,
+    }
+    assert all(isinstance(summary[k], int) for k in ("copied", "skipped", "deleted", "bytes"))
+
+
+def test_sync_dry_run_prints_the_plan_and_cost_and_changes_nothing(bucket: MemoryStore) -> None:
+    bucket.put("src/1", b"one")
+    name = bucket.uri.bucket
+    result = runner.invoke(app, ["sync", f"mem://{name}/src/", f"mem://{name}/dst/", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"would copy mem://{name}/src/1 -> mem://{name}/dst/1" in result.output
+    assert "estimated egress cost: $0.00" in result.output
+    assert not bucket.exists("dst/1")
+
+
+def test_verify_exits_1_and_names_the_object_that_differs(bucket: MemoryStore) -> None:
+    name = bucket.uri.bucket
+    bucket.put("a/k", b"one")
+    bucket.put("b/k", b"two")
+    result = runner.invoke(app, ["verify", f"mem://{name}/a/", f"mem://{name}/b/"])
+    assert result.exit_code == 1
+    assert "mismatch k" in result.output
+
+
+def test_download_writes_each_object_under_the_directory(bucket: MemoryStore, tmp_path: Path) -> None:
+    name = bucket.uri.bucket
+    bucket.put("x/1", b"one")
+    bucket.put("y/2", b"two")
+    listing = tmp_path / "uris.txt"
+    listing.write_text(f"# wanted\nmem://{name}/y/2\n")
+    result = runner.invoke(
+        app,
+        ["download", f"mem://{name}/x/1", "--from-file", str(listing), "--to", str(tmp_path / "d"), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert _lines(result.output)[-1] == {"type": "summary", "downloaded": 2, "failed": 0, "bytes": 6}
+    assert (tmp_path / "d" / "y" / "2").read_bytes() == b"two"
+
+
+def test_a_missing_source_is_one_line_on_stderr_and_exit_1(bucket: MemoryStore, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["cp", f"mem://{bucket.uri.bucket}/nope", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512", 512), ("16M", 16 * 2**20), ("16MiB", 16 * 2**20), ("16MB", 16 * 10**6), ("1.5k", 1536)],
+)
+def test_sizes_read_like_rclone(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_json_progress_writes_object_records_and_a_final_progress_record() -> None:
+    out = io.StringIO()
+    progress = JsonLinesProgress(out, interval=3600)
+    progress.planned(2, 30)
+    progress.advance(10)
+    progress.object_done(ObjectResult("mem://a/1", "mem://b/1", "copy", "copied", 10))
+    progress.close()
+    records = _lines(out.getvalue())
+    assert records[0]["type"] == "progress"  # the first advance always reports
+    assert records[1]["type"] == "object" and records[1]["destination"] == "mem://b/1"
+    assert records[-1] == {
+        "type": "progress",
+        "bytes": 10,
+        "total_bytes": 30,
+        "objects": 1,
+        "total_objects": 2,
+        "rate": records[-1]["rate"],
+    }
+
+
+def test_progress_is_quiet_in_ci_and_when_not_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    assert isinstance(choose_progress(json_lines=False), NullProgress)
+    monkeypatch.delenv("CI")
+    assert isinstance(choose_progress(json_lines=False), NullProgress)  # pytest's stderr is not a TTY
+    assert isinstance(choose_progress(json_lines=True), JsonLinesProgress)

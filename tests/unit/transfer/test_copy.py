@@ -1,0 +1,320 @@
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnicloud.errors import (
+    ConfigError,
+    IntegrityError,
+    OmniCloudError,
+    PreconditionFailedError,
+    TransientError,
+)
+from omnicloud.storage import DIGEST_METADATA_KEY
+from omnicloud.storage.local import TEMP_MARKER
+from omnicloud.transfer import Journal, TransferOptions, copy
+from omnicloud.transfer._digest import digest_bytes
+
+from .faulty_store import MiB, World, payload
+
+BIG = 40 * MiB + 1234  # 6 parts of 8 MiB
+
+
+def test_single_object_copy_records_the_canonical_digest(world: World, options: TransferOptions) -> None:
+    data = payload(1000)
+    world.store("a").put("k", data)
+    summary = copy("mem://a/k", "mem://b/k2", options=options, opener=world.opener)
+    assert summary.copied == 1 and summary.bytes == 1000
+    assert world.store("b").get("k2") == data
+    assert world.store("b").stat("k2").digest == digest_bytes(data)
+
+
+def test_copy_into_a_prefix_keeps_the_source_name(world: World, options: TransferOptions) -> None:
+    world.store("a").put("dir/name.txt", b"x")
+    copy("mem://a/dir/name.txt", "mem://b/into/", options=options, opener=world.opener)
+    assert world.store("b").get("into/name.txt") == b"x"
+
+
+def test_copy_into_an_existing_local_directory_keeps_the_source_name(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    world.store("a").put("name.txt", b"x")
+    copy("mem://a/name.txt", str(tmp_path), options=options, opener=world.opener)
+    assert (tmp_path / "name.txt").read_bytes() == b"x"
+
+
+def test_copying_a_prefix_without_recursive_is_refused(world: World, options: TransferOptions) -> None:
+    with pytest.raises(ConfigError, match="recursive"):
+        copy("mem://a/dir/", "mem://b/", options=options, opener=world.opener)
+
+
+def test_source_metadata_is_kept_and_non_portable_keys_dropped(
+    world: World, options: TransferOptions
+) -> None:
+    from dataclasses import replace as replace_info
+
+    inner = world.store("a").inner
+    info = inner.put("k", b"x", metadata={"owner": "me"})
+    # A key that S3 allows but Azure does not (set behind the store's back: our put refuses it).
+    inner._ns.buckets["a"].objects["k"] = (b"x", replace_info(info, metadata={"owner": "me", "x-team": "a"}))
+    copy("mem://a/k", "mem://b/k", options=options, opener=world.opener)
+    assert dict(world.store("b").stat("k").metadata) == {
+        "owner": "me",
+        DIGEST_METADATA_KEY: digest_bytes(b"x"),
+    }
+
+
+def test_large_object_goes_up_in_parts_and_keeps_the_same_digest(
+    world: World, options: TransferOptions
+) -> None:
+    data = payload(BIG)
+    world.store("a").put("big", data)
+    copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+    dst = world.store("b")
+    assert dst.calls["upload_part"] == 6
+    assert dst.get("big") == data
+    assert dst.stat("big").digest == digest_bytes(data)
+    assert dst.stat("big").etag.endswith('-6"')  # type: ignore[union-attr]
+
+
+def test_recorded_digest_that_does_not_match_the_bytes_fails_and_leaves_no_destination(
+    world: World, options: TransferOptions
+) -> None:
+    data = payload(BIG)
+    world.store("a").put("big", data, metadata={DIGEST_METADATA_KEY: digest_bytes(b"something else")})
+    with pytest.raises(IntegrityError, match="digest mismatch"):
+        copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+    assert not world.store("b").exists("big")
+    assert world.store("b").calls["abort_multipart"] == 1
+
+
+def test_small_object_with_a_wrong_recorded_digest_is_not_written(
+    world: World, options: TransferOptions
+) -> None:
+    world.store("a").put("k", b"abc", metadata={DIGEST_METADATA_KEY: digest_bytes(b"abd")})
+    with pytest.raises(IntegrityError):
+        copy("mem://a/k", "mem://b/k", options=options, opener=world.opener)
+    assert not world.store("b").exists("k")
+
+
+def test_transient_errors_are_retried(world: World, options: TransferOptions) -> None:
+    world.store("a").put("big", payload(BIG))
+    dst = world.store("b")
+    dst.faults["upload_part"] = lambda n, args: TransientError("throttled") if n in (1, 2, 4) else None
+    copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+    assert dst.calls["upload_part"] == 6 + 3
+    assert dst.get("big") == world.store("a").get("big")
+
+
+def test_persistent_transient_errors_give_up_naming_the_object(
+    world: World, options: TransferOptions
+) -> None:
+    world.store("a").put("k", b"x")
+    world.store("b").faults["put"] = lambda n, args: TransientError("503 slow down")
+    with pytest.raises(TransientError, match=r"mem://b/k: gave up after 3 attempts"):
+        copy("mem://a/k", "mem://b/k", options=_with(options, retries=3), opener=world.opener)
+    assert world.store("b").calls["put"] == 3
+
+
+def _with(options: TransferOptions, **changes: Any) -> TransferOptions:
+    from dataclasses import replace
+
+    return replace(options, **changes)
+
+
+def test_source_changed_during_the_upload_is_detected_and_not_published(
+    world: World, options: TransferOptions
+) -> None:
+    src = world.store("a")
+    src.put("big", payload(BIG))
+
+    def rewrite_source(n: int, args: tuple[Any, ...]) -> None:
+        if n == 2:
+            src.inner.put("big", payload(BIG, seed=9))
+        return
+
+    world.store("b").faults["upload_part"] = rewrite_source
+    with pytest.raises((PreconditionFailedError, IntegrityError)):
+        copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+    assert not world.store("b").exists("big")
+
+
+def test_interrupted_multipart_upload_resumes_without_resending_finished_parts(
+    world: World, options: TransferOptions
+) -> None:
+    data = payload(BIG)
+    world.store("a").put("big", data)
+    dst = world.store("b")
+    dst.faults["upload_part"] = lambda n, args: OmniCloudError("connection reset") if args[1] == 5 else None
+    one_at_a_time = _with(options, part_concurrency=1)
+    with pytest.raises(OmniCloudError, match="connection reset"):
+        copy("mem://a/big", "mem://b/big", options=one_at_a_time, opener=world.opener)
+    assert not dst.exists("big")
+    sent_first = dst.calls["upload_part"]
+    finished = sent_first - 1  # every call but the failed one
+    assert finished >= 4
+    assert Journal(options.journal_path()).counts()["pieces"] == finished  # type: ignore[arg-type]
+
+    dst.faults.clear()
+    summary = copy("mem://a/big", "mem://b/big", options=one_at_a_time, opener=world.opener)
+    assert summary.results[0].resumed_parts == finished
+    assert dst.calls["upload_part"] - sent_first == 6 - finished
+    assert dst.get("big") == data
+    assert Journal(options.journal_path()).counts() == {"partials": 0, "pieces": 0, "done_objects": 0}  # type: ignore[arg-type]
+
+
+def test_resume_starts_over_when_the_source_changed_since(world: World, options: TransferOptions) -> None:
+    src, dst = world.store("a"), world.store("b")
+    src.put("big", payload(BIG))
+    dst.faults["upload_part"] = lambda n, args: OmniCloudError("boom") if args[1] == 5 else None
+    with pytest.raises(OmniCloudError):
+        copy("mem://a/big", "mem://b/big", options=_with(options, part_concurrency=1), opener=world.opener)
+    new = payload(BIG, seed=5)
+    src.put("big", new)
+    dst.faults.clear()
+    summary = copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+    assert summary.results[0].resumed_parts == 0
+    assert dst.get("big") == new
+
+
+def test_large_object_downloads_in_ranges_into_a_local_file(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    data = payload(BIG)
+    world.store("a").put("big", data)
+    target = tmp_path / "out" / "big.bin"
+    summary = copy("mem://a/big", str(target), options=options, opener=world.opener)
+    assert target.read_bytes() == data
+    assert world.store("a").calls["get"] == 6
+    assert summary.results[0].digest == digest_bytes(data)
+    assert os.getxattr(target, "user.omnicloud.meta.omnicloud_digest").decode() == digest_bytes(data)
+    assert not [p for p in target.parent.iterdir() if TEMP_MARKER in p.name]
+
+
+def test_interrupted_download_resumes_only_the_missing_ranges(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    data = payload(BIG)
+    src = world.store("a")
+    src.put("big", data)
+    src.faults["get"] = lambda n, args: (
+        OmniCloudError("reset") if args[1] == (3 * 8 * MiB, 4 * 8 * MiB) else None
+    )
+    target = tmp_path / "big.bin"
+    serial = _with(options, part_concurrency=1)
+    with pytest.raises(OmniCloudError):
+        copy("mem://a/big", str(target), options=serial, opener=world.opener)
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if TEMP_MARKER in p.name]  # kept for the resume
+    finished = src.calls["get"] - 1
+    assert finished >= 3
+    before = src.calls["get"]
+    src.faults.clear()
+    summary = copy("mem://a/big", str(target), options=serial, opener=world.opener)
+    assert summary.results[0].resumed_parts == finished
+    assert src.calls["get"] - before == 6 - finished
+    assert target.read_bytes() == data
+
+
+def test_disk_full_during_a_download_is_a_clear_error_and_the_journal_is_kept(
+    world: World, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload(BIG)
+    world.store("a").put("big", data)
+    real_pwrite = os.pwrite
+    writes = {"n": 0}
+
+    def full_after_two(fd: int, buf: Any, offset: int) -> int:
+        writes["n"] += 1
+        if writes["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, buf, offset)
+
+    monkeypatch.setattr(os, "pwrite", full_after_two)
+    target = tmp_path / "big.bin"
+    serial = _with(options, part_concurrency=1)
+    with pytest.raises(OmniCloudError, match="no space left on device") as caught:
+        copy("mem://a/big", str(target), options=serial, opener=world.opener)
+    assert "resume" in str(caught.value)
+    assert not target.exists()
+    kept = Journal(options.journal_path()).counts()["pieces"]  # type: ignore[arg-type]
+    assert kept >= 2
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    summary = copy("mem://a/big", str(target), options=serial, opener=world.opener)
+    assert summary.results[0].resumed_parts == kept
+    assert target.read_bytes() == data
+
+
+def test_local_file_copy_is_byte_identical_and_carries_the_digest(
+    tmp_path: Path, options: TransferOptions
+) -> None:
+    data = payload(3 * 8 * MiB + 77)
+    (tmp_path / "src.bin").write_bytes(data)
+    summary = copy(str(tmp_path / "src.bin"), str(tmp_path / "dst.bin"), options=options)
+    assert (tmp_path / "dst.bin").read_bytes() == data
+    assert summary.results[0].digest == digest_bytes(data)
+    assert os.getxattr(tmp_path / "dst.bin", "user.omnicloud.meta.omnicloud_digest").decode() == digest_bytes(
+        data
+    )
+
+
+def test_local_file_uploads_in_parts_with_the_digest_known_before_the_first_part(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    data = payload(BIG, seed=2)
+    (tmp_path / "src.bin").write_bytes(data)
+    copy(str(tmp_path / "src.bin"), "mem://b/up.bin", options=options, opener=world.opener)
+    dst = world.store("b")
+    assert dst.calls["upload_part"] == 6
+    assert dst.get("up.bin") == data
+    assert dst.stat("up.bin").digest == digest_bytes(data)
+
+
+def test_permission_denied_at_the_destination_is_a_clear_error(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    world.store("a").put("big", payload(BIG))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if os.geteuid() == 0:
+        # root ignores mode bits; an immutable directory refuses even root.
+        import subprocess
+
+        if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a directory immutable here")
+    else:
+        locked.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match=r"permission denied|Operation not permitted"):
+            copy("mem://a/big", str(locked / "big.bin"), options=options, opener=world.opener)
+    finally:
+        if os.geteuid() == 0:
+            import subprocess
+
+            subprocess.run(["chattr", "-i", str(locked)], check=False)
+        else:
+            locked.chmod(0o700)
+
+
+def test_same_bucket_copy_of_a_digested_object_is_server_side(world: World, options: TransferOptions) -> None:
+    data = payload(BIG)
+    store = world.store("a")
+    store.put("big", data, metadata={DIGEST_METADATA_KEY: digest_bytes(data)})
+    copy("mem://a/big", "mem://a/copy", options=options, opener=world.opener)
+    assert store.calls["copy"] == 1
+    assert store.calls["get"] == 0
+    assert store.get("copy") == data
+
+
+def test_bandwidth_limit_slows_the_transfer_down(world: World, options: TransferOptions) -> None:
+    import time
+
+    world.store("a").put("k", payload(6 * MiB))
+    started = time.monotonic()
+    copy("mem://a/k", "mem://b/k", options=_with(options, bwlimit=8 * MiB), opener=world.opener)
+    # 6 MiB at 8 MiB/s, less the 2 MiB burst allowance: at least 0.5 s.
+    assert time.monotonic() - started >= 0.45

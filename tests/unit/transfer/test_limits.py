@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from omnicloud.errors import ConfigError, NotFoundError, TransientError
+from omnicloud.transfer import TransferOptions
+from omnicloud.transfer._limits import AdaptiveLimit, BandwidthLimiter, MemoryBudget, with_retries
+from omnicloud.transfer._options import choose_part_size
+
+MiB = 1024 * 1024
+
+
+def test_bandwidth_limiter_holds_the_average_rate() -> None:
+    limiter = BandwidthLimiter(10 * MiB, burst=MiB)
+    started = time.monotonic()
+    for _ in range(6):
+        limiter.consume(MiB)
+    # 6 MiB, 1 MiB of burst: 5 MiB at 10 MiB/s.
+    assert 0.45 <= time.monotonic() - started < 2.0
+
+
+def test_memory_budget_blocks_until_bytes_are_released() -> None:
+    budget = MemoryBudget(10)
+    budget.acquire(8)
+    got = threading.Event()
+
+    def second() -> None:
+        budget.acquire(5)
+        got.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not got.wait(0.1)
+    budget.release(8)
+    assert got.wait(2)
+    thread.join()
+    assert budget.peak == 8
+
+
+def test_memory_budget_lets_one_oversized_request_through_alone() -> None:
+    budget = MemoryBudget(10)
+    budget.acquire(50)
+    assert budget.used == 50
+
+
+def test_adaptive_limit_climbs_while_throughput_improves_and_turns_back_when_it_drops() -> None:
+    limit = AdaptiveLimit(4, maximum=16)
+    limit.observe(100.0)
+    assert limit.limit == 5
+    limit.observe(150.0)
+    assert limit.limit == 6
+    limit.observe(140.0)  # worse: turn around
+    assert limit.limit == 5
+
+
+def test_adaptive_limit_stays_within_its_bounds_and_halves_on_errors() -> None:
+    limit = AdaptiveLimit(15, minimum=2, maximum=16)
+    for rate in (1.0, 2.0, 3.0, 4.0):
+        limit.observe(rate)
+    assert limit.limit == 16
+    limit.record_error()
+    assert limit.limit == 8
+
+
+def test_retries_stop_at_the_first_success() -> None:
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError("busy")
+        return "ok"
+
+    assert with_retries(flaky, attempts=5, wait=0.001, what="x") == "ok"
+    assert len(calls) == 3
+
+
+def test_errors_that_are_not_transient_are_not_retried() -> None:
+    calls = []
+
+    def missing() -> None:
+        calls.append(1)
+        raise NotFoundError("gone")
+
+    with pytest.raises(NotFoundError):
+        with_retries(missing, attempts=5, wait=0.001, what="x")
+    assert len(calls) == 1
+
+
+def test_part_size_grows_to_fit_the_provider_part_count_and_stays_chunk_aligned() -> None:
+    size = 100_000 * MiB
+    part = choose_part_size(size, 16 * MiB, min_part=5 * MiB, max_part=5 * 1024 * MiB, max_parts=10_000)
+    assert part % (8 * MiB) == 0
+    assert -(-size // part) <= 10_000
+    assert (
+        choose_part_size(MiB, 8 * MiB, min_part=5 * MiB, max_part=5 * 1024 * MiB, max_parts=10_000) == 8 * MiB
+    )
+
+
+def test_an_object_beyond_the_provider_limits_is_refused() -> None:
+    with pytest.raises(ConfigError, match="maximum"):
+        choose_part_size(10**15, 8 * MiB, min_part=5 * MiB, max_part=64 * MiB, max_parts=100)
+
+
+def test_options_reject_parts_smaller_than_the_digest_chunk() -> None:
+    with pytest.raises(ConfigError, match="part_size"):
+        TransferOptions(part_size=MiB)

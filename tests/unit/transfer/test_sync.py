@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from omnicloud.errors import OmniCloudError
+from omnicloud.storage import DIGEST_METADATA_KEY
+from omnicloud.transfer import Journal, TransferOptions, copy, sync
+from omnicloud.transfer._digest import digest_bytes
+
+from .faulty_store import World
+
+
+def _fill(world: World, bucket: str, objects: dict[str, bytes]) -> None:
+    for key, data in objects.items():
+        world.store(bucket).put(key, data)
+
+
+def test_sync_copies_everything_then_nothing_on_the_second_run(
+    world: World, options: TransferOptions
+) -> None:
+    _fill(world, "a", {"p/1": b"one", "p/d/2": b"two", "other/3": b"x"})
+    first = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    assert (first.copied, first.skipped, first.deleted, first.bytes) == (2, 0, 0, 6)
+    assert world.store("b").get("q/d/2") == b"two"
+    second = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    assert (second.copied, second.skipped, second.bytes) == (0, 2, 0)
+
+
+def test_sync_without_a_trailing_slash_treats_the_key_as_a_prefix(
+    world: World, options: TransferOptions
+) -> None:
+    _fill(world, "a", {"p/1": b"one", "px": b"not under p/"})
+    summary = sync("mem://a/p", "mem://b/q", options=options, opener=world.opener)
+    assert summary.copied == 1
+    assert [i.key for i in world.store("b").list()] == ["q/1"]
+
+
+def test_sync_recopies_an_object_whose_content_changed(world: World, options: TransferOptions) -> None:
+    _fill(world, "a", {"p/1": b"one"})
+    sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    world.store("a").put("p/1", b"ONE", metadata={DIGEST_METADATA_KEY: digest_bytes(b"ONE")})
+    summary = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    assert summary.copied == 1
+    assert world.store("b").get("q/1") == b"ONE"
+
+
+def test_delete_removes_destination_objects_the_source_lacks(world: World, options: TransferOptions) -> None:
+    _fill(world, "a", {"p/keep": b"k"})
+    _fill(world, "b", {"q/keep": b"k", "q/gone": b"g", "elsewhere": b"e"})
+    summary = sync("mem://a/p/", "mem://b/q/", delete=True, options=options, opener=world.opener)
+    assert summary.deleted == 1
+    assert sorted(i.key for i in world.store("b").list()) == ["elsewhere", "q/keep"]
+
+
+def test_dry_run_plans_counts_and_bytes_but_changes_nothing(world: World, options: TransferOptions) -> None:
+    _fill(world, "a", {"p/1": b"12345", "p/2": b"123"})
+    _fill(world, "b", {"q/extra": b"e"})
+    writes_before = world.store("b").calls["put"]
+    summary = sync(
+        "mem://a/p/", "mem://b/q/", delete=True, dry_run=True, options=options, opener=world.opener
+    )
+    assert (summary.copied, summary.deleted, summary.bytes, summary.dry_run) == (2, 1, 8, True)
+    assert [i.key for i in world.store("b").list()] == ["q/extra"]
+    assert world.store("b").calls["put"] == writes_before
+    assert summary.estimated_cost is not None
+    assert summary.estimated_cost["total"] == "0.00"  # within this machine
+
+
+def test_checksum_mode_copies_same_size_objects_whose_bytes_differ(
+    world: World, options: TransferOptions
+) -> None:
+    _fill(world, "a", {"p/1": b"aaaa", "p/2": b"same"})
+    _fill(world, "b", {"q/1": b"bbbb", "q/2": b"same"})
+    by_time = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    assert by_time.copied == 0  # destination newer, same size: skipped
+    by_digest = sync("mem://a/p/", "mem://b/q/", checksum=True, options=options, opener=world.opener)
+    assert (by_digest.copied, by_digest.skipped) == (1, 1)
+    assert world.store("b").get("q/1") == b"aaaa"
+
+
+def test_include_and_exclude_select_what_is_synced(world: World, options: TransferOptions) -> None:
+    _fill(world, "a", {"p/a.csv": b"1", "p/b.csv": b"2", "p/c.txt": b"3", "p/tmp/d.csv": b"4"})
+    summary = sync(
+        "mem://a/p/",
+        "mem://b/q/",
+        include=["*.csv"],
+        exclude=["tmp/*"],
+        options=options,
+        opener=world.opener,
+    )
+    assert summary.copied == 2
+    assert sorted(i.key for i in world.store("b").list()) == ["q/a.csv", "q/b.csv"]
+
+
+def test_manifest_records_each_object_and_the_summary(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    _fill(world, "a", {"p/1": b"one"})
+    manifest = tmp_path / "m" / "manifest.json"
+    sync("mem://a/p/", "mem://b/q/", manifest=manifest, options=options, opener=world.opener)
+    document = json.loads(manifest.read_text())
+    assert document["summary"]["copied"] == 1
+    assert document["objects"][0]["destination"] == "mem://b/q/1"
+    assert document["objects"][0]["digest"] == digest_bytes(b"one")
+
+
+def test_a_failing_object_is_reported_and_the_others_still_copy(
+    world: World, options: TransferOptions
+) -> None:
+    _fill(world, "a", {"p/1": b"one", "p/2": b"two", "p/3": b"three"})
+    world.store("b").faults["put"] = lambda n, args: OmniCloudError("denied") if args[0] == "q/2" else None
+    summary = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    assert (summary.copied, summary.failed) == (2, 1)
+    failed = [r for r in summary.results if r.outcome == "failed"]
+    assert failed[0].destination == "mem://b/q/2" and "denied" in (failed[0].error or "")
+    assert not summary.ok
+
+
+def test_recursive_copy_rerun_after_a_failure_skips_objects_the_journal_saw_finish(
+    world: World, options: TransferOptions
+) -> None:
+    _fill(world, "a", {f"p/{i}": f"{i}".encode() for i in range(6)})
+    dst = world.store("b")
+    dst.faults["put"] = lambda n, args: OmniCloudError("boom") if args[0] == "q/3" else None
+    serial = replace(options, concurrency=1)
+    first = copy("mem://a/p/", "mem://b/q/", recursive=True, options=serial, opener=world.opener)
+    assert first.failed == 1
+    puts_before = dst.calls["put"]
+    dst.faults.clear()
+    second = copy("mem://a/p/", "mem://b/q/", recursive=True, options=serial, opener=world.opener)
+    assert (second.copied, second.skipped, second.failed) == (1, 5, 0)
+    assert dst.calls["put"] - puts_before == 1
+    assert Journal(options.journal_path()).counts()["done_objects"] == 0  # type: ignore[arg-type]
+
+
+def test_recursive_copy_overwrites_unchanged_objects_without_a_journal(
+    world: World, options: TransferOptions
+) -> None:
+    _fill(world, "a", {"p/1": b"one"})
+    no_journal = replace(options, journal=False)
+    copy("mem://a/p/", "mem://b/q/", recursive=True, options=no_journal, opener=world.opener)
+    again = copy("mem://a/p/", "mem://b/q/", recursive=True, options=no_journal, opener=world.opener)
+    assert again.copied == 1
+
+
+def test_local_tree_syncs_to_memory_and_back_byte_identical(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    files = {"a.txt": b"alpha", "d/b.bin": bytes(range(256)) * 100, "d/e/c": b""}
+    for name, data in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    up = sync(str(src), "mem://b/tree/", options=options, opener=world.opener)
+    down = sync("mem://b/tree/", str(tmp_path / "back"), options=options, opener=world.opener)
+    assert up.copied == down.copied == 3
+    for name, data in files.items():
+        assert (tmp_path / "back" / name).read_bytes() == data
+
+
+@pytest.mark.parametrize("count", [1200])
+def test_many_small_objects_sync_with_bounded_work_in_flight(
+    world: World, options: TransferOptions, count: int
+) -> None:
+    _fill(world, "a", {f"p/{i:05d}": b"x" * 10 for i in range(count)})
+    summary = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    assert summary.copied == count and summary.bytes == 10 * count
+    assert sum(1 for _ in world.store("b").list("q/")) == count
