@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.omnicloud-installed
 AZURITE := node_modules/.bin/azurite-blob
 PYTEST_WORKERS ?= 2
+# The demo, the tests and the benchmarks talk only to emulators on 127.0.0.1:
+# never let credential resolution probe a cloud metadata service from here.
+export OMNICLOUD_NO_METADATA = 1
 
 .PHONY: setup demo test lint typecheck unit bench clean
 

@@ -1,8 +1,9 @@
 """``omnicloud demo``: a short scripted tour on embedded defaults and local emulators.
 
-It writes a small tree to ``file://``, copies it to ``s3://`` (moto),
-``gs://`` (gcp-storage-emulator), ``az://`` (Azurite) and ``mem://``, lists
-and reads everything back, checks every byte, and says what it did. The
+It writes a small tree to ``file://``, syncs it with the transfer engine to
+``s3://`` (moto), ``gs://`` (gcp-storage-emulator), ``az://`` (Azurite) and
+``mem://``, lists it, reads every byte back and compares digests, says what
+moving it between clouds would cost, and says what it did. The
 emulators it starts are stopped before it returns, whatever happens.
 """
 
@@ -92,7 +93,7 @@ def run_tour(wanted: list[str], *, keep: bool = False, say: Any = None) -> list[
     with ExitStack() as stack:
         for name in wanted:
             try:
-                target, options = stack.enter_context(_destination(name, say))
+                target, parameters = stack.enter_context(_destination(name, say))
             except Exception as err:  # an emulator that cannot start skips its leg, with the reason
                 from omnicloud.errors import OmniCloudError
 
@@ -101,7 +102,7 @@ def run_tour(wanted: list[str], *, keep: bool = False, say: Any = None) -> list[
                 legs.append(Leg(target=name, skipped=str(err)))
                 say(f"[yellow]skipped {name}[/]: {err}")
                 continue
-            legs.append(_copy_and_verify(source, target, options, digests, say))
+            legs.append(_copy_and_verify(source, target, parameters, digests, say))
     if not keep:
         import shutil
 
@@ -113,7 +114,7 @@ def run_tour(wanted: list[str], *, keep: bool = False, say: Any = None) -> list[
 
 @contextmanager
 def _destination(name: str, say: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Start the emulator behind a destination and yield (bucket URI, store options)."""
+    """Start the emulator behind a destination and yield (bucket URI, storage parameters)."""
     from omnicloud import sandbox
 
     bucket = f"omnicloud-demo-{os.getpid()}"
@@ -125,19 +126,30 @@ def _destination(name: str, say: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     emulator = starters[name]()
     try:
         say(f"  {emulator.name} listens on {emulator.endpoint} (pid {emulator.pid})")
+        # Storage-spec parameters, as a deployment manifest would carry them.
         if name == "s3":
             yield (
                 f"s3://{bucket}/",
                 {
-                    "endpoint_url": emulator.endpoint,
+                    "auth": "access_key",
+                    "endpoint": emulator.endpoint,
                     "access_key_id": emulator.env["AWS_ACCESS_KEY_ID"],
                     "secret_access_key": emulator.env["AWS_SECRET_ACCESS_KEY"],
                 },
             )
         elif name == "gcs":
-            yield f"gs://{bucket}/", {"endpoint": emulator.endpoint, "project": "omnicloud-demo"}
+            yield (
+                f"gs://{bucket}/",
+                {"auth": "anonymous", "endpoint": emulator.endpoint, "project": "omnicloud-demo"},
+            )
         else:
-            yield f"az://{bucket}/", {"connection_string": emulator.env["AZURE_STORAGE_CONNECTION_STRING"]}
+            yield (
+                f"az://{bucket}/",
+                {
+                    "auth": "connection_string",
+                    "connection_string": emulator.env["AZURE_STORAGE_CONNECTION_STRING"],
+                },
+            )
     finally:
         emulator.stop()
         say(f"  stopped {emulator.name}")
@@ -160,35 +172,39 @@ def _content(seed: int, size: int) -> bytes:
 
 
 def _copy_and_verify(
-    source: Path, target: str, options: dict[str, Any], digests: dict[str, str], say: Any
+    source: Path, target: str, parameters: dict[str, Any], digests: dict[str, str], say: Any
 ) -> Leg:
-    from omnicloud.storage import Admin, open_store
-    from omnicloud.storage.local import LocalStore
-    from omnicloud.uri import parse_uri
+    """Sync the tree to ``target`` with the transfer engine, then verify it by reading every byte back."""
+    from omnicloud.storage import Admin, Store, open_store
+    from omnicloud.transfer import TransferOptions, sync, verify
+    from omnicloud.uri import ObjectURI, parse_uri
 
     leg = Leg(target=target)
     destination = parse_uri(target)
-    store: Any = open_store(destination, **options)
-    local = LocalStore(source)
+
+    def opener(uri: ObjectURI) -> Store:
+        # The emulator's endpoint and keys apply to the destination's provider only.
+        if uri.provider == destination.provider and parameters:
+            return open_store(uri, parameters=parameters)
+        return open_store(uri)
+
+    store: Any = opener(destination)
     started = time.perf_counter()
     try:
         if isinstance(store, Admin):
             store.create_bucket(exist_ok=True)
-        for info in local.list():
-            with local.open_read(info.key) as reader:
-                store.put(info.key, reader, content_type=info.content_type)
-            leg.objects += 1
-            leg.bytes += info.size
+        settings = TransferOptions(journal=False)
+        summary = sync(f"file://{source}/", target, options=settings, opener=opener)
+        leg.objects, leg.bytes = summary.copied, summary.bytes
+        report = verify(f"file://{source}/", target, recompute=True, options=settings, opener=opener)
         listed = {info.key: info.size for info in store.list()}
-        matches = sorted(listed) == sorted(digests) and all(
-            hashlib.sha256(store.get(key)).hexdigest() == digest for key, digest in digests.items()
-        )
+        matches = report.ok and sorted(listed) == sorted(digests) and summary.copied == len(digests)
         leg.verified = matches
         leg.seconds = time.perf_counter() - started
         mark = "[green]verified[/]" if matches else "[red]MISMATCH[/]"
         say(
-            f"copied {leg.objects} objects ({leg.bytes:,} bytes) to {target} "
-            f"in {leg.seconds:.2f} s, listed, read back: {mark}"
+            f"synced {leg.objects} objects ({leg.bytes:,} bytes) to {target} "
+            f"in {leg.seconds:.2f} s, listed, read back and digests compared: {mark}"
         )
         for key in sorted(listed)[:3]:
             say(f"    {target}{key}  {listed[key]:,} bytes")
