@@ -217,3 +217,51 @@ endpoint = "{second_moto.endpoint}"
     for output in (copied.stdout, copied.stderr, whoami.stdout, whoami.stderr):
         assert "team-a-secret-value" not in output
         assert "team-b-secret-value" not in output
+
+
+def test_credentials_never_reach_the_journal_or_the_manifest(moto_server: Emulator, tmp_path: Path) -> None:
+    """A sync driven by a profile with a known secret leaves no trace of it in any file it writes."""
+    secret = "journal-must-not-see-this-secret"
+    bucket = _bucket()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[profiles."s3://{bucket}/"]
+auth = "access_key"
+access_key_id = "AKIAJOURNALTEST0001"
+secret_access_key = {{ env = "JOURNAL_TEST_SECRET" }}
+endpoint = "{moto_server.endpoint}"
+"""
+    )
+    config.chmod(0o600)
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_", "GOOGLE_"))}
+    env.update(
+        {
+            "OMNICLOUD_CONFIG": str(config),
+            "OMNICLOUD_STATE_DIR": str(state),
+            "JOURNAL_TEST_SECRET": secret,
+            "HOME": str(tmp_path),
+        }
+    )
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(5):
+        (source / f"f{i}.bin").write_bytes(os.urandom(2000))
+    manifest = tmp_path / "manifest.json"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    assert cli("mb", f"s3://{bucket}").returncode == 0
+    synced = cli("sync", f"{source}/", f"s3://{bucket}/data/", "--manifest", str(manifest), "--json")
+    assert synced.returncode == 0, synced.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != config]
+    assert manifest in written
+    assert any(p.suffix == ".sqlite" or "journal" in p.name for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert secret.encode() not in data, path
+    assert secret not in synced.stdout + synced.stderr
