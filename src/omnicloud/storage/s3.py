@@ -247,7 +247,8 @@ class S3Store:
         meta = normalize_metadata(metadata)
         extra: dict[str, Any] = {"Metadata": meta, "ContentType": content_type or "application/octet-stream"}
         size = _size_of(data)
-        if size is None or (size > _SINGLE_PUT_LIMIT and not if_absent):
+        # A conditional put must be one request: only put_object carries If-None-Match.
+        if not if_absent and (size is None or size > _SINGLE_PUT_LIMIT):
             return self._managed_upload(key, data, extra)
         body = read_body(data)
         if if_absent:
