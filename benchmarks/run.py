@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # the default set (~10 minutes on 2 cores)
     python benchmarks/run.py --quick    # smaller sizes and counts (~2 minutes)
+    python benchmarks/run.py --full     # also 1 GiB on moto (adds several minutes)
     python benchmarks/run.py --only local,emulators,small,dry-run
 
 Every measurement runs the tool in its own process under ``/usr/bin/time``
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -75,17 +78,24 @@ class Result:
 # --- measuring -------------------------------------------------------------------------------
 
 
+TIMEOUT = 300.0  # seconds one measurement may take before it is recorded as timed out
+
+
 def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: bool = False) -> Sample:
     """Run ``cmd``; its wall time and peak RSS from GNU time, and its own timing when ``inner``."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         started = time.perf_counter()
-        completed = subprocess.run(
-            ["/usr/bin/time", "-f", "%e %M", "-o", report.name, *cmd],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        try:
+            completed = subprocess.run(
+                ["/usr/bin/time", "-f", "%e %M", "-o", report.name, *cmd],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{cmd[0]} ...\ntimed out after {TIMEOUT:.0f} s") from None
         wall = time.perf_counter() - started
         if completed.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{completed.stderr[-2000:]}")
@@ -316,6 +326,8 @@ def cloud_transfers(
                     except RuntimeError as err:
                         entry.skipped = f"failed: {_last_line(err)}"
                     results.append(entry)
+                # Emulators keep objects in memory: free each tool's object before the next.
+                _empty(cloud, bucket)
             _reset(cloud)
 
 
@@ -325,6 +337,21 @@ def _last_line(err: Exception) -> str:
 
 
 _EMULATOR = {"s3": "moto (S3)", "az": "Azurite (Blob)", "gs": "gcp-storage-emulator (GCS)"}
+
+
+def _empty(cloud: Cloud, bucket: str) -> None:
+    from omnicloud.storage import open_store
+
+    saved = dict(os.environ)
+    os.environ.update(cloud.env)
+    try:
+        store: Any = open_store(bucket)
+        for info in list(store.list()):
+            store.delete(info.key, missing_ok=True)
+        store.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _reset(cloud: Cloud) -> None:
@@ -370,6 +397,7 @@ def small_objects(work: Path, clouds: dict[str, Cloud], count: int, results: lis
                 again = Result("small", f"{case}, sync with nothing changed", tool, objects=count)
                 again.samples.append(measure(cmd, env))
                 results.append(again)
+        _empty(cloud, bucket)
         _reset(cloud)
 
 
@@ -433,6 +461,7 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         "the same run are what to compare. Regenerate with `make bench`.",
         "",
     ]
+    lines += _targets(results)
     sections = [
         ("local", "## 1. Large file, local disk to local disk (target: >= 0.9x `cp`)"),
         ("emulators", "## 2. Large objects on the emulators (target: >= the best peer)"),
@@ -486,6 +515,72 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def _targets(results: list[Result]) -> list[str]:
+    """The issue's targets, each with the ratio this run measured."""
+    done = [r for r in results if r.samples and not r.skipped]
+    rows: list[tuple[str, str, str]] = []
+
+    def find(section: str, case_part: str, tool_part: str) -> list[Result]:
+        return [r for r in done if r.section == section and case_part in r.case and tool_part in r.tool]
+
+    for case in dict.fromkeys(r.case for r in done if r.section == "local"):
+        cp = find("local", case, "cp")
+        engine = find("local", case, "omnicloud (engine)")
+        cli = find("local", case, "omnicloud cp (CLI)")
+        if cp and engine and engine[0].inner:
+            rows.append(
+                (
+                    f"{case}: >= 0.9x cp",
+                    f"{_ratio(cp[0].seconds / engine[0].inner)} (transfer), "
+                    + (f"{_ratio(cp[0].seconds / cli[0].seconds)} (CLI incl. start-up)" if cli else ""),
+                    "met" if cp[0].seconds / engine[0].inner >= 0.9 else "not met",
+                )
+            )
+    for case in dict.fromkeys(r.case for r in done if r.section == "emulators"):
+        group = [r for r in done if r.case == case]
+        ours = [r for r in group if r.tool.startswith("omnicloud")]
+        peers = [r for r in group if not r.tool.startswith("omnicloud")]
+        if ours and peers:
+            best = min(peers, key=lambda r: r.seconds)
+            ratio = best.seconds / ours[0].seconds
+            rows.append(
+                (f"{case}: >= best peer", f"{_ratio(ratio)} {best.tool}", "met" if ratio >= 1 else "not met")
+            )
+    for section, target in (("small", 1.5), ("dry-run", 1.0)):
+        for case in dict.fromkeys(r.case for r in done if r.section == section):
+            ours = [r for r in done if r.case == case and r.tool.startswith("omnicloud")]
+            rclone = [r for r in done if r.case == case and r.tool.startswith("rclone")]
+            if ours and rclone:
+                ratio = rclone[0].seconds / ours[0].seconds
+                rows.append(
+                    (
+                        f"{case}: >= {target}x rclone",
+                        _ratio(ratio),
+                        "met" if ratio >= target else "not met",
+                    )
+                )
+    big = [r for r in done if r.size >= GiB and r.tool.startswith("omnicloud")]
+    if big:
+        peak = max(r.rss for r in big)
+        rows.append(
+            ("peak RSS of omnicloud during 1 GiB transfers <= 200 MB", f"{peak:.0f} MB", _met(peak <= 200))
+        )
+    if not rows:
+        return []
+    lines = ["## Targets", "", "| target | measured | |", "|---|---:|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return [*lines, ""]
+
+
+def _ratio(value: float) -> str:
+    """Two decimals, rounded down, so a ratio shown as 0.90 never hides 0.896 below a 0.9 target."""
+    return f"{math.floor(value * 100) / 100:.2f}x"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
 def _reference(section: str, group: list[Result]) -> Result | None:
     done = [r for r in group if not r.skipped and r.samples]
     if section == "local":
@@ -501,6 +596,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes and counts")
+    parser.add_argument(
+        "--full", action="store_true", help="add 1 GiB on moto (slow: moto re-reads the object per range)"
+    )
     parser.add_argument("--only", default="local,emulators,small,dry-run", help="comma-separated sections")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -513,33 +611,46 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     started = time.monotonic()
-    try:
-        if "local" in sections:
-            print("local copy ...", flush=True)
-            local_copy(work, 256 * MiB if quick else GiB, 2 if quick else 5, results)
-        needed = [s for s in ("s3", "az", "gs") if sections & {"emulators", "small"}]
-        if needed:
-            with emulators(needed) as clouds:
-                if "emulators" in sections:
-                    print("emulator transfers ...", flush=True)
-                    sizes = (
-                        {"s3": [64 * MiB], "az": [64 * MiB], "gs": [64 * MiB]}
-                        if quick
-                        else {"s3": [256 * MiB, GiB], "az": [256 * MiB, GiB], "gs": [256 * MiB]}
-                    )
-                    cloud_transfers(work, clouds, sizes, results)
-                if "small" in sections:
-                    print("small objects ...", flush=True)
-                    small_objects(work, clouds, 1000 if quick else 10_000, results)
-        if "dry-run" in sections:
-            print("dry runs ...", flush=True)
-            dry_run(work, 10_000 if quick else 100_000, results)
-    finally:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still write what was measured
+
+    def report() -> float:
         elapsed = time.monotonic() - started
         (HERE / "results.json").write_text(
             json.dumps([asdict(r) for r in results], indent=1) + "\n", encoding="utf-8"
         )
         write_report(results, args.output, quick=quick, elapsed=elapsed)
+        return elapsed
+
+    try:
+        if "local" in sections:
+            print("local copy ...", flush=True)
+            local_copy(work, 256 * MiB if quick else GiB, 2 if quick else 5, results)
+            report()
+        needed = [s for s in ("s3", "az", "gs") if sections & {"emulators", "small"}]
+        if needed:
+            with emulators(needed) as clouds:
+                if "small" in sections:
+                    print("small objects ...", flush=True)
+                    small_objects(work, clouds, 1000 if quick else 10_000, results)
+                    report()
+                if "emulators" in sections:
+                    print("emulator transfers ...", flush=True)
+                    sizes = (
+                        {"s3": [64 * MiB], "az": [64 * MiB], "gs": [64 * MiB]}
+                        if quick
+                        else {
+                            "s3": [256 * MiB] + ([GiB] if args.full else []),
+                            "az": [256 * MiB, GiB],
+                            "gs": [256 * MiB],
+                        }
+                    )
+                    cloud_transfers(work, clouds, sizes, results)
+                    report()
+        if "dry-run" in sections:
+            print("dry runs ...", flush=True)
+            dry_run(work, 10_000 if quick else 100_000, results)
+    finally:
+        elapsed = report()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {args.output} in {elapsed / 60:.1f} minutes")

@@ -39,6 +39,7 @@ JOURNAL_OPTION = typer.Option(
     "--journal",
     help="Journal file for resume (default: $OMNICLOUD_STATE_DIR or ~/.local/state/omnicloud).",
 )
+RETRIES_OPTION = typer.Option(None, "--retries", help="Attempts per request on throttling and outages (5).")
 NO_JOURNAL_OPTION = typer.Option(False, "--no-journal", help="No journal: an interrupted run starts over.")
 INCLUDE_OPTION = typer.Option(None, "--include", help="Only keys matching this glob (repeatable).")
 EXCLUDE_OPTION = typer.Option(None, "--exclude", help="Skip keys matching this glob (repeatable).")
@@ -71,6 +72,7 @@ def _options(
     bwlimit: str | None,
     journal: str | None,
     no_journal: bool,
+    retries: int | None = None,
 ) -> TransferOptions:
     from omnicloud.transfer import TransferOptions
 
@@ -85,6 +87,8 @@ def _options(
         settings["multipart_threshold"] = settings["part_size"] * 2
     if max_memory is not None:
         settings["max_memory"] = parse_size(max_memory)
+    if retries is not None:
+        settings["retries"] = retries
     if bwlimit is not None:
         settings["bwlimit"] = float(parse_size(bwlimit))
     if no_journal:
@@ -159,6 +163,7 @@ def cp(
     bwlimit: str = BWLIMIT_OPTION,
     journal: str = JOURNAL_OPTION,
     no_journal: bool = NO_JOURNAL_OPTION,
+    retries: int = RETRIES_OPTION,
 ) -> None:
     """Copy one object, or with -r every object below a prefix; verified by digest, resumable."""
     from omnicloud.transfer import NullProgress, copy
@@ -173,6 +178,7 @@ def cp(
             bwlimit=bwlimit,
             journal=journal,
             no_journal=no_journal,
+            retries=retries,
         )
         # One object with --json prints one JSON object, so no progress lines then.
         progress = (
@@ -248,6 +254,7 @@ def sync(
     bwlimit: str = BWLIMIT_OPTION,
     journal: str = JOURNAL_OPTION,
     no_journal: bool = NO_JOURNAL_OPTION,
+    retries: int = RETRIES_OPTION,
 ) -> None:
     """Make DST hold what SRC holds, copying only what differs."""
     from omnicloud.transfer import sync as run_sync
@@ -262,6 +269,7 @@ def sync(
             bwlimit=bwlimit,
             journal=journal,
             no_journal=no_journal,
+            retries=retries,
         )
         try:
             summary = run_sync(
@@ -346,6 +354,7 @@ def download(
     bwlimit: str = BWLIMIT_OPTION,
     journal: str = JOURNAL_OPTION,
     no_journal: bool = NO_JOURNAL_OPTION,
+    retries: int = RETRIES_OPTION,
 ) -> None:
     """Download many objects into a directory, concurrently; one result per object."""
     from omnicloud.errors import ConfigError
@@ -370,6 +379,7 @@ def download(
             bwlimit=bwlimit,
             journal=journal,
             no_journal=no_journal,
+            retries=retries,
         )
         try:
             results = bulk_download(

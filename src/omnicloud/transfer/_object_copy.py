@@ -486,7 +486,7 @@ class _ObjectCopy:
                     _preallocate(fd, self.size)
                 except OSError:
                     os.close(fd)
-                    temp.unlink(missing_ok=True)
+                    _discard_file(temp)
                     raise
                 if journal is not None:
                     journal.start_partial(
@@ -538,7 +538,7 @@ class _ObjectCopy:
             os.close(fd)
 
         def discard() -> None:
-            temp.unlink(missing_ok=True)
+            _discard_file(temp)
             if journal is not None:
                 journal.finish_partial(key)
 
@@ -570,14 +570,14 @@ class _ObjectCopy:
                 finally:
                     os.close(out_fd)
         except OSError as err:
-            temp.unlink(missing_ok=True)
+            _discard_file(temp)
             _os_error(err, "copy", final)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            _discard_file(temp)
             raise
 
         def discard() -> None:
-            temp.unlink(missing_ok=True)
+            _discard_file(temp)
 
         digest = self._check(builder.value(self.size), discard)
         self._check_source_unchanged(discard)
@@ -592,7 +592,7 @@ class _ObjectCopy:
             _write_attributes(temp, self._upload_metadata(digest), self.content_type)
             os.replace(temp, final)
         except OSError as err:
-            temp.unlink(missing_ok=True)
+            _discard_file(temp)
             _os_error(err, "copy", final)
 
 
@@ -647,6 +647,12 @@ def _hash_view_chunk(
         builder.set_chunk(start // CHUNK_SIZE, hashlib.sha256(piece).digest())
     # Unmap the hashed pages (they stay in the page cache): RSS stays flat whatever the size.
     mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+
+def _discard_file(path: Path) -> None:
+    """Remove a temporary file if it is there; cleaning up must never hide the real error."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _preallocate(fd: int, size: int) -> None:
