@@ -31,7 +31,7 @@ PART_SIZE_OPTION = typer.Option(
     None, "--part-size", help="Part size (16MiB); objects of two parts or more go in parts (default 64MiB)."
 )
 MAX_MEMORY_OPTION = typer.Option(
-    None, "--max-memory", help="Bytes held in part buffers at most, e.g. 256MiB (default)."
+    None, "--max-memory", help="Bytes held in part buffers at most, e.g. 64MiB (default)."
 )
 BWLIMIT_OPTION = typer.Option(None, "--bwlimit", help="Bandwidth limit in bytes per second, e.g. 10MiB.")
 JOURNAL_OPTION = typer.Option(

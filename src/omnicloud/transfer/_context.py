@@ -87,6 +87,32 @@ def as_deleter(store: Store) -> Deleter:
     return store
 
 
+_M_MMAP_THRESHOLD = -3
+_malloc_tuned = False
+
+
+def _return_part_buffers_to_the_system() -> None:
+    """Make glibc give freed part buffers back to the OS at once.
+
+    glibc raises its mmap threshold each time a large block is freed, after
+    which 16 MiB part buffers come from per-thread arenas that keep freed
+    memory: measured here, a 256 MiB download with 8 threads peaked at ~390 MB
+    RSS instead of ~140 MB. Fixing the threshold at 1 MiB (which also turns
+    off the adjustment) keeps RSS at the memory budget. Elsewhere: no-op.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
 class TransferContext:
     """Shared by the workers of one transfer; close it when the transfer ends."""
 
@@ -97,6 +123,7 @@ class TransferContext:
         progress: Progress | None = None,
         opener: StoreOpener | None = None,
     ) -> None:
+        _return_part_buffers_to_the_system()
         self.options = options
         self.progress: Progress = progress or NullProgress()
         self._opener: StoreOpener = opener or open_store

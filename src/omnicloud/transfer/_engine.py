@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -349,7 +350,7 @@ def apply_plan(
             ctx.objects_limit.release(moved)
         if journal is not None and job:
             journal.record_done(job, str(src_uri), source_version(info), info.size, result.digest)
-        return replace_reason(result, action.reason)
+        return replace(result, reason=action.reason)
 
     def run_safely(action: PlannedAction) -> None:
         try:
@@ -392,12 +393,6 @@ def apply_plan(
     if journal is not None and job and summary.failed == 0:
         journal.finish_job(job)
     return summary
-
-
-def replace_reason(result: ObjectResult, reason: str) -> ObjectResult:
-    from dataclasses import replace
-
-    return replace(result, reason=reason)
 
 
 def _stat(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
