@@ -208,11 +208,20 @@ class AzureStore:
         body = bytes(data) if isinstance(data, bytearray | memoryview) else data
         if self._blobs is not None:
             try:
-                self._blobs.put(key, body, meta, ctype, if_absent)
+                result = self._blobs.put(key, body, meta, ctype, if_absent)
             except Exception as err:
                 self._fail_obstore(err, "put", key)
-            # obstore's put result carries no size or date; one HEAD gives the full record.
-            return self.stat(key)
+            if not isinstance(body, bytes):
+                # The size of a streamed body is known only to the service: one HEAD.
+                return self.stat(key)
+            return ObjectInfo(
+                key=key,
+                size=len(body),
+                etag=result.get("e_tag"),
+                metadata=meta,
+                content_type=ctype,
+                version=result.get("version"),
+            )
         try:
             result = self._container.get_blob_client(key).upload_blob(
                 body,

@@ -42,7 +42,7 @@ from omnicloud.storage._types import (
 )
 from omnicloud.uri import ObjectURI
 
-__all__ = ["TEMP_MARKER", "LocalStore"]
+__all__ = ["TEMP_MARKER", "LocalStore", "write_attributes"]
 
 # Temporary files carry this marker; listings skip them.
 TEMP_MARKER = ".omnicloud-tmp-"
@@ -163,7 +163,7 @@ class LocalStore:
             self._fail(err, "put", key)
 
         def publish() -> None:
-            _write_attributes(temp, metadata, content_type)
+            write_attributes(temp, metadata, content_type)
             if if_absent:
                 # link() refuses to replace an existing name: an atomic create-if-absent.
                 try:
@@ -330,7 +330,8 @@ class _TempFileWriter:
             self.close()
 
 
-def _write_attributes(path: Path, metadata: Mapping[str, str], content_type: str | None) -> None:
+def write_attributes(path: Path, metadata: Mapping[str, str], content_type: str | None) -> None:
+    """Record user metadata and the content type on a file (as `user.omnicloud.*` xattrs)."""
     try:
         for name, value in metadata.items():
             os.setxattr(path, _XATTR_META + name, value.encode())

@@ -586,10 +586,10 @@ class _ObjectCopy:
 
     def _publish(self, temp: Path, final: Path, digest: str) -> None:
         """Give a finished temporary file its metadata and its real name."""
-        from omnicloud.storage.local import _write_attributes
+        from omnicloud.storage.local import write_attributes
 
         try:
-            _write_attributes(temp, self._upload_metadata(digest), self.content_type)
+            write_attributes(temp, self._upload_metadata(digest), self.content_type)
             os.replace(temp, final)
         except OSError as err:
             _discard_file(temp)
