@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import IO, Any, NoReturn
 
-from omnicloud.errors import ConfigError
+from omnicloud.errors import ConfigError, NotFoundError
 from omnicloud.storage._types import ObjectInfo
 
 __all__ = [
     "ErrorMappingStream",
     "SpooledUpload",
     "check_options",
+    "exists_via_stat",
     "normalize_metadata",
     "read_body",
 ]
@@ -51,6 +52,18 @@ def normalize_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
             raise ConfigError(f"metadata value for {key!r} is not ASCII, which S3 and Azure headers require")
         result[key.lower()] = value
     return result
+
+
+def exists_via_stat(stat: Callable[[str], object], key: str) -> bool:
+    """``exists`` for stores whose ``stat`` raises NotFoundError: a missing object is False,
+    a missing bucket or container is still an error (every backend words it "... does not exist")."""
+    try:
+        stat(key)
+    except NotFoundError as err:
+        if err.message.startswith(("bucket", "container")):
+            raise
+        return False
+    return True
 
 
 def read_body(data: bytes | bytearray | memoryview | IO[bytes]) -> bytes:

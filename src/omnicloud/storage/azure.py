@@ -31,6 +31,7 @@ from omnicloud.storage._common import (
     ErrorMappingStream,
     SpooledUpload,
     check_options,
+    exists_via_stat,
     normalize_metadata,
 )
 from omnicloud.storage._types import (
@@ -301,13 +302,7 @@ class AzureStore:
         return _info(props)
 
     def exists(self, key: str) -> bool:
-        try:
-            self.stat(key)
-        except NotFoundError as err:
-            if "container" in err.message:
-                raise
-            return False
-        return True
+        return exists_via_stat(self.stat, key)
 
     def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
         source = self._container.get_blob_client(src_key)

@@ -24,7 +24,7 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage._common import SpooledUpload, check_options, normalize_metadata
+from omnicloud.storage._common import SpooledUpload, check_options, exists_via_stat, normalize_metadata
 from omnicloud.storage._types import (
     Admin,
     ByteRange,
@@ -246,12 +246,7 @@ class GCSStore:
         return _info(blob)
 
     def exists(self, key: str) -> bool:
-        try:
-            return self.stat(key) is not None
-        except NotFoundError as err:
-            if "bucket" in err.message:
-                raise
-            return False
+        return exists_via_stat(self.stat, key)
 
     def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
         source = self._bucket.blob(src_key)

@@ -28,6 +28,7 @@ from omnicloud.storage._common import (
     ErrorMappingStream,
     SpooledUpload,
     check_options,
+    exists_via_stat,
     normalize_metadata,
     read_body,
 )
@@ -347,13 +348,7 @@ class S3Store:
         )
 
     def exists(self, key: str) -> bool:
-        try:
-            self.stat(key)
-        except NotFoundError as err:
-            if "bucket" in err.message:
-                raise
-            return False
-        return True
+        return exists_via_stat(self.stat, key)
 
     def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
         try:
