@@ -6,12 +6,13 @@ import io
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, Self
 
 from omnicloud.errors import ConfigError, NotFoundError
 from omnicloud.storage._types import ObjectInfo
 
 __all__ = [
+    "ClosesOnExit",
     "ErrorMappingStream",
     "SpooledUpload",
     "check_options",
@@ -22,6 +23,19 @@ __all__ = [
 
 # In-memory buffer for open_write before spilling to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
+
+
+class ClosesOnExit:
+    """``with store:`` closes the store on the way out; each backend defines ``close``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def check_options(backend: str, options: Mapping[str, Any], allowed: Iterable[str]) -> None:

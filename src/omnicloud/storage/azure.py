@@ -28,6 +28,7 @@ from omnicloud.errors import (
 )
 from omnicloud.storage._azure_obstore import ObstoreBlobs, map_obstore_error, obstore_blobs_for
 from omnicloud.storage._common import (
+    ClosesOnExit,
     ErrorMappingStream,
     SpooledUpload,
     check_options,
@@ -55,7 +56,7 @@ _MiB = 1024 * 1024
 _COPY_POLL_SECONDS = 0.2
 
 
-class AzureStore:
+class AzureStore(ClosesOnExit):
     """One Azure Blob container."""
 
     CAPABILITIES: ClassVar[tuple[type, ...]] = (
@@ -140,12 +141,6 @@ class AzureStore:
     def close(self) -> None:
         self._container.close()
         self._service.close()
-
-    def __enter__(self) -> AzureStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"AzureStore({str(self._uri)!r}, account={self.account!r})"

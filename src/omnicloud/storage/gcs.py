@@ -24,7 +24,13 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage._common import SpooledUpload, check_options, exists_via_stat, normalize_metadata
+from omnicloud.storage._common import (
+    ClosesOnExit,
+    SpooledUpload,
+    check_options,
+    exists_via_stat,
+    normalize_metadata,
+)
 from omnicloud.storage._types import (
     Admin,
     ByteRange,
@@ -44,7 +50,7 @@ _MiB = 1024 * 1024
 _CHUNK = 8 * _MiB
 
 
-class GCSStore:
+class GCSStore(ClosesOnExit):
     """One GCS bucket."""
 
     CAPABILITIES: ClassVar[tuple[type, ...]] = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Admin)
@@ -94,12 +100,6 @@ class GCSStore:
         http = getattr(self._client, "_http_internal", None)
         if http is not None:
             http.close()
-
-    def __enter__(self) -> GCSStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         endpoint = f", endpoint={self.endpoint!r}" if self.endpoint else ""

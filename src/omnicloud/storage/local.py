@@ -29,7 +29,7 @@ from omnicloud.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
 )
-from omnicloud.storage._common import check_options, normalize_metadata
+from omnicloud.storage._common import ClosesOnExit, check_options, normalize_metadata
 from omnicloud.storage._types import (
     ByteRange,
     Deleter,
@@ -51,7 +51,7 @@ _XATTR_CONTENT_TYPE = "user.omnicloud.content_type"
 _COPY_CHUNK = 8 * 1024 * 1024
 
 
-class LocalStore:
+class LocalStore(ClosesOnExit):
     """A directory tree as a bucket."""
 
     CAPABILITIES: ClassVar[tuple[type, ...]] = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy)
@@ -74,12 +74,6 @@ class LocalStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-    def __enter__(self) -> LocalStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"

@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 from typing import IO, Any, ClassVar
 
 from omnicloud.errors import ConfigError, NotFoundError, PreconditionFailedError
-from omnicloud.storage._common import SpooledUpload, check_options, normalize_metadata, read_body
+from omnicloud.storage._common import (
+    ClosesOnExit,
+    SpooledUpload,
+    check_options,
+    normalize_metadata,
+    read_body,
+)
 from omnicloud.storage._types import (
     Admin,
     ByteRange,
@@ -66,7 +72,7 @@ class MemoryNamespace:
 DEFAULT_NAMESPACE = MemoryNamespace()
 
 
-class MemoryStore:
+class MemoryStore(ClosesOnExit):
     """A bucket in memory; every capability, for logic tests and the demo."""
 
     CAPABILITIES: ClassVar[tuple[type, ...]] = (
@@ -111,12 +117,6 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-    def __enter__(self) -> MemoryStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"MemoryStore({str(self._uri)!r})"

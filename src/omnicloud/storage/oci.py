@@ -25,7 +25,13 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage._common import ErrorMappingStream, SpooledUpload, check_options, normalize_metadata
+from omnicloud.storage._common import (
+    ClosesOnExit,
+    ErrorMappingStream,
+    SpooledUpload,
+    check_options,
+    normalize_metadata,
+)
 from omnicloud.storage._types import (
     Admin,
     ByteRange,
@@ -48,7 +54,7 @@ _META_PREFIX = "opc-meta-"
 _LIST_FIELDS = "name,size,etag,timeModified,storageTier"
 
 
-class OCIStore:
+class OCIStore(ClosesOnExit):
     """One OCI Object Storage bucket."""
 
     # Server-side copy is not declared: OCI's CopyObject is an asynchronous work
@@ -121,12 +127,6 @@ class OCIStore:
         session = getattr(getattr(self._client, "base_client", None), "session", None)
         if session is not None:
             session.close()
-
-    def __enter__(self) -> OCIStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"OCIStore({str(self._uri)!r})"

@@ -25,6 +25,7 @@ from omnicloud.errors import (
     TransientError,
 )
 from omnicloud.storage._common import (
+    ClosesOnExit,
     ErrorMappingStream,
     SpooledUpload,
     check_options,
@@ -95,7 +96,7 @@ _TRANSIENT = {
 }
 
 
-class S3Store:
+class S3Store(ClosesOnExit):
     """One S3 bucket."""
 
     CAPABILITIES: ClassVar[tuple[type, ...]] = (
@@ -189,12 +190,6 @@ class S3Store:
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> S3Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         endpoint = f", endpoint={self.endpoint_url!r}" if self.endpoint_url else ""
