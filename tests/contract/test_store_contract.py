@@ -106,6 +106,21 @@ def test_open_read_streams_the_whole_object(store: Any) -> None:
     assert b"".join(chunks) == data
 
 
+def test_open_read_streams_a_byte_range(store: Any) -> None:
+    data = os.urandom(2 * 1024 * 1024 + 33)
+    store.put("window", data)
+
+    def read(start: int, end: int) -> bytes:
+        with store.open_read("window", range=(start, end)) as reader:
+            return b"".join(iter(lambda: reader.read(100_000), b""))
+
+    assert read(0, 10) == data[:10]
+    assert read(1_000_001, 2_000_003) == data[1_000_001:2_000_003]
+    assert read(len(data) - 7, len(data) + 1000) == data[-7:]
+    assert read(len(data) + 5, len(data) + 50) == b""
+    assert read(40, 40) == b""
+
+
 def test_put_if_absent_refuses_to_overwrite(store: Any) -> None:
     store.put("once", b"original", if_absent=True)
     with pytest.raises(PreconditionFailedError):

@@ -89,12 +89,15 @@ class ObstoreBlobs:
             fail(err)
             raise
 
-    def open_read(self, key: str, fail: Any) -> IO[bytes]:
+    def open_read(self, key: str, fail: Any, range: tuple[int, int] | None = None) -> IO[bytes]:
         import obstore
 
         try:
-            stream = obstore.get(self._store, key).stream(min_chunk_size=4 * _MiB)
+            options: Any = {} if range is None else {"range": range}
+            stream = obstore.get(self._store, key, options=options).stream(min_chunk_size=4 * _MiB)
         except Exception as err:
+            if range is not None and _looks_like_bad_range(err):
+                return io.BytesIO()
             fail(err)
             raise
         return io.BufferedReader(ErrorMappingStream(_ChunkReader(iter(stream)), fail), buffer_size=4 * _MiB)
@@ -121,21 +124,41 @@ class ObstoreBlobs:
         )
 
 
-class _ChunkReader:
-    """``read(n)`` over an iterator of byte chunks."""
+class _ChunkReader(io.RawIOBase):
+    """``read(n)`` and ``readinto`` over an iterator of byte chunks."""
 
     def __init__(self, chunks: Iterator[Any]) -> None:
+        super().__init__()
         self._chunks = chunks
         self._pending = memoryview(b"")
 
-    def read(self, size: int) -> bytes:
+    def _fill(self) -> bool:
         while not self._pending:
             try:
-                self._pending = memoryview(bytes(next(self._chunks)))
+                self._pending = memoryview(next(self._chunks)).cast("B")  # no copy of obstore's buffer
             except StopIteration:
-                return b""
+                return False
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return self.readall()
+        if not self._fill():
+            return b""
         piece, self._pending = self._pending[:size], self._pending[size:]
         return bytes(piece)
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._fill():
+            return 0
+        with memoryview(buffer).cast("B") as target:
+            n = min(len(target), len(self._pending))
+            target[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def _looks_like_bad_range(err: Exception) -> bool:

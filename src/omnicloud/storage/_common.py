@@ -135,6 +135,31 @@ class SpooledUpload(io.RawIOBase):
         self.close()
 
 
+class BoundedStream(io.RawIOBase):
+    """At most ``length`` bytes of a readable stream, from where it stands; closing closes it."""
+
+    def __init__(self, stream: IO[bytes], length: int) -> None:
+        super().__init__()
+        self._stream = stream
+        self._left = max(0, length)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left == 0:
+            return 0
+        with memoryview(buffer) as view:
+            n = self._stream.readinto(view[: self._left])  # type: ignore[attr-defined]
+        self._left -= n or 0
+        return n or 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
 class ErrorMappingStream(io.RawIOBase):
     """Wraps an SDK's streaming body so read errors arrive as omnicloud errors.
 
@@ -152,6 +177,8 @@ class ErrorMappingStream(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         try:
+            if isinstance(self._body, io.IOBase):  # an SDK downloader's readinto means something else
+                return int(self._body.readinto(buffer))  # type: ignore[attr-defined]
             chunk = self._body.read(len(buffer))
         except Exception as err:
             self._fail(err)

@@ -92,8 +92,12 @@ class Reader(Protocol):
         """The object's bytes, or bytes ``[start, end)`` of it."""
         ...
 
-    def open_read(self, key: str) -> IO[bytes]:
-        """A streaming, closeable reader over the object."""
+    def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
+        """A streaming, closeable reader over the object, or over bytes ``[start, end)`` of it.
+
+        A range reaching past the end stops at the end; one starting at or past
+        the end reads nothing.
+        """
         ...
 
 

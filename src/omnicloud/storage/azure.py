@@ -176,12 +176,17 @@ class AzureStore(ClosesOnExit):
                 return b""
             self._fail(err, "get", key)
 
-    def open_read(self, key: str) -> IO[bytes]:
+    def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
+        if range is not None and range[1] <= range[0]:
+            return io.BytesIO()
         if self._blobs is not None:
-            return self._blobs.open_read(key, lambda err: self._fail_obstore(err, "get", key))
+            return self._blobs.open_read(key, lambda err: self._fail_obstore(err, "get", key), range)
+        window = {} if range is None else {"offset": range[0], "length": range[1] - range[0]}
         try:
-            downloader = self._container.get_blob_client(key).download_blob()
+            downloader = self._container.get_blob_client(key).download_blob(**window)
         except Exception as err:
+            if getattr(err, "status_code", None) == 416:
+                return io.BytesIO()
             self._fail(err, "get", key)
         stream = ErrorMappingStream(downloader, lambda err: self._fail(err, "get", key))
         return io.BufferedReader(stream, buffer_size=4 * _MiB)

@@ -141,7 +141,7 @@ class GCSStore(ClosesOnExit):
                 return b""
             self._fail(err, "get", key)
 
-    def open_read(self, key: str) -> IO[bytes]:
+    def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
         try:
             blob = self._bucket.get_blob(key, retry=self._retry)
         except Exception as err:
@@ -149,7 +149,7 @@ class GCSStore(ClosesOnExit):
         if blob is None:
             self._fail(_missing(), "get", key)
         return io.BufferedReader(
-            _RangedReader(self, key, blob.size or 0, blob.generation), buffer_size=_CHUNK
+            _RangedReader(self, key, blob.size or 0, blob.generation, range), buffer_size=_CHUNK
         )
 
     # --- Writer --------------------------------------------------------------
@@ -291,12 +291,14 @@ class GCSStore(ClosesOnExit):
 class _RangedReader(io.RawIOBase):
     """Streams an object with ranged reads pinned to one generation."""
 
-    def __init__(self, store: GCSStore, key: str, size: int, generation: int | None) -> None:
+    def __init__(
+        self, store: GCSStore, key: str, size: int, generation: int | None, range: ByteRange | None
+    ) -> None:
         super().__init__()
         self._store = store
         self._key = key
-        self._size = size
-        self._position = 0
+        self._size = size if range is None else min(size, range[1])
+        self._position = 0 if range is None else range[0]
         self._blob = store._bucket.blob(key, generation=generation)
 
     def readable(self) -> bool:

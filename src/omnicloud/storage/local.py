@@ -11,6 +11,7 @@ extended attributes where the filesystem has them.
 from __future__ import annotations
 
 import errno
+import io
 import mimetypes
 import os
 import shutil
@@ -29,7 +30,7 @@ from omnicloud.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
 )
-from omnicloud.storage._common import ClosesOnExit, check_options, normalize_metadata
+from omnicloud.storage._common import BoundedStream, ClosesOnExit, check_options, normalize_metadata
 from omnicloud.storage._types import (
     ByteRange,
     Deleter,
@@ -41,6 +42,8 @@ from omnicloud.storage._types import (
     Writer,
 )
 from omnicloud.uri import ObjectURI
+
+_MiB = 1024 * 1024
 
 __all__ = ["TEMP_MARKER", "LocalStore", "write_attributes"]
 
@@ -104,12 +107,16 @@ class LocalStore(ClosesOnExit):
         except OSError as err:
             self._fail(err, "get", key)
 
-    def open_read(self, key: str) -> IO[bytes]:
+    def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
         path = self._file(key, "get")
         try:
-            return open(path, "rb")
+            handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
         except OSError as err:
             self._fail(err, "get", key)
+        if range is None:
+            return handle
+        handle.seek(range[0])
+        return io.BufferedReader(BoundedStream(handle, range[1] - range[0]), buffer_size=_MiB)
 
     def _file(self, key: str, op: str) -> Path:
         path = self.path(key)

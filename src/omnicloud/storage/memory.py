@@ -182,9 +182,8 @@ class MemoryStore(ClosesOnExit):
         start, end = range
         return body[start:end]
 
-    def open_read(self, key: str) -> IO[bytes]:
-        body, _ = self._entry("get", key)
-        return io.BytesIO(body)
+    def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
+        return io.BytesIO(self.get(key, range=range))
 
     # --- Writer --------------------------------------------------------------
 
@@ -225,6 +224,12 @@ class MemoryStore(ClosesOnExit):
                 entries = [bucket.objects.get(k) for k in page]
             if not page:
                 return
+            if not delimiter and page[-1].startswith(prefix):
+                # Keys are sorted and start at or after the prefix, so when the
+                # last one has it they all do: the whole page, without a check per key.
+                yield from [entry[1] for entry in entries if entry is not None]
+                position = page[-1] + "\0"
+                continue
             for key, entry in zip(page, entries, strict=True):
                 if not key.startswith(prefix):
                     return

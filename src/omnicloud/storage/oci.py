@@ -152,10 +152,17 @@ class OCIStore(ClosesOnExit):
                 return b""
             self._fail(err, "get", key)
 
-    def open_read(self, key: str) -> IO[bytes]:
+    def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
+        options: dict[str, Any] = {}
+        if range is not None:
+            if range[1] <= range[0]:
+                return io.BytesIO()
+            options["range"] = f"bytes={range[0]}-{range[1] - 1}"
         try:
-            response = self._client.get_object(self._namespace, self._bucket, key)
+            response = self._client.get_object(self._namespace, self._bucket, key, **options)
         except Exception as err:
+            if range is not None and getattr(err, "status", None) == 416:
+                return io.BytesIO()
             self._fail(err, "get", key)
         stream = ErrorMappingStream(response.data.raw, lambda err: self._fail(err, "get", key))
         return io.BufferedReader(stream, buffer_size=4 * _MiB)

@@ -220,10 +220,17 @@ class S3Store(ClosesOnExit):
                 return b""
             self._fail(err, "get", key)
 
-    def open_read(self, key: str) -> IO[bytes]:
+    def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
+        args: dict[str, Any] = {"Bucket": self._bucket, "Key": key}
+        if range is not None:
+            if range[1] <= range[0]:
+                return io.BytesIO()
+            args["Range"] = f"bytes={range[0]}-{range[1] - 1}"
         try:
-            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
+            body = self._client.get_object(**args)["Body"]
         except Exception as err:
+            if range is not None and _code(err) == "InvalidRange":
+                return io.BytesIO()
             self._fail(err, "get", key)
         return io.BufferedReader(
             ErrorMappingStream(body, lambda err: self._fail(err, "get", key)), buffer_size=_MiB
@@ -517,7 +524,16 @@ def _make_client(
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=10,
         read_timeout=60,
-        s3=cast(Any, {"addressing_style": addressing_style or ("path" if endpoint_url else "auto")}),
+        s3=cast(
+            Any,
+            {
+                "addressing_style": addressing_style or ("path" if endpoint_url else "auto"),
+                # No SHA-256 of every body for the signature (botocore does it on plain-HTTP
+                # endpoints): the transfer engine already hashes what it sends, and over HTTPS
+                # S3 skips it anyway.
+                "payload_signing_enabled": False,
+            },
+        ),
         # Checksums on every request cost CPU and some S3-compatible services reject them.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",

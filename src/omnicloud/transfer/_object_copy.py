@@ -31,15 +31,19 @@ the source's version, so a rerun after a crash sends only what is missing.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
+import functools
 import hashlib
 import io
 import logging
 import mmap
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, NoReturn
 
@@ -73,6 +77,7 @@ from omnicloud.transfer._context import (
 from omnicloud.transfer._digest import (
     CHUNK_SIZE,
     ChunkedDigest,
+    chunk_count,
     digest_file,
     hash_chunks,
     is_canonical,
@@ -461,9 +466,6 @@ class _ObjectCopy:
         temp = destination_temp_path(final, self.source)
         version = source_version(self.info)
         partial = journal.partial(key) if journal else None
-        range_size = choose_part_size(
-            self.size, ctx.options.part_size, min_part=CHUNK_SIZE, max_part=1 << 62, max_parts=10_000
-        )
         done: dict[int, Piece] = {}
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -473,11 +475,11 @@ class _ObjectCopy:
                 and partial.source == str(self.source)
                 and partial.source_version == version
                 and partial.size == self.size
+                and partial.piece_size == CHUNK_SIZE
                 and temp.exists()
                 and temp.stat().st_size == self.size
             ):
                 assert journal is not None
-                range_size = partial.piece_size
                 done = journal.pieces(key)
                 fd = os.open(temp, os.O_WRONLY)
             else:
@@ -496,7 +498,7 @@ class _ObjectCopy:
                             str(self.source),
                             version,
                             self.size,
-                            range_size,
+                            CHUNK_SIZE,
                             None,
                             str(temp),
                             None,
@@ -507,33 +509,24 @@ class _ObjectCopy:
         self.resumed_parts = len(done)
         builder = ChunkedDigest()
         for number, piece in done.items():
-            builder.set_chunks_from(number * range_size, piece.chunks)
+            builder.set_chunks_from(number * CHUNK_SIZE, piece.chunks)
             ctx.progress.advance(piece.size)
 
-        def fetch(number: int) -> None:
-            start = number * range_size
-            end = min(start + range_size, self.size)
-            ctx.budget.acquire(end - start)
+        def store_chunk(index: int, data: memoryview) -> None:
+            digest = hashlib.sha256(data).digest()
             try:
-                data = self._read_range(start, end)
-                chunks = hash_chunks(data)
-                ctx.moved(len(data))
-                try:
-                    view = memoryview(data)
-                    written = 0
-                    while written < len(view):
-                        written += os.pwrite(fd, view[written:], start + written)
-                except OSError as err:
-                    _os_error(err, "download", final)
-            finally:
-                ctx.budget.release(end - start)
-            builder.set_chunks_from(start, chunks)
+                written = 0
+                while written < len(data):
+                    written += os.pwrite(fd, data[written:], index * CHUNK_SIZE + written)
+            except OSError as err:
+                _os_error(err, "download", final)
+            builder.set_chunk(index, digest)
             if journal is not None:
-                journal.record_piece(key, Piece(number, None, end - start, tuple(chunks)))
+                journal.record_piece(key, Piece(index, None, len(data), (digest,)))
 
-        count = -(-self.size // range_size)
+        missing = [i for i in range(chunk_count(self.size)) if i not in done]
         try:
-            _wait_all([ctx.part_pool.submit(fetch, n) for n in range(count) if n not in done], ctx)
+            _StreamedDownload(self, store_chunk).run(missing)
         finally:
             os.close(fd)
 
@@ -594,6 +587,225 @@ class _ObjectCopy:
         except OSError as err:
             _discard_file(temp)
             _os_error(err, "copy", final)
+
+
+class _Section:
+    """Chunks ``[next, end)`` of an object, read in order by one stream; ``end`` may shrink (a split)."""
+
+    __slots__ = ("end", "next")
+
+    def __init__(self, first: int, end: int) -> None:
+        self.next = first
+        self.end = end
+
+    @property
+    def left(self) -> int:
+        return self.end - self.next
+
+
+class _StreamedDownload:
+    """Fetch the missing chunks of one object over a few long ranged streams.
+
+    One stream per contiguous run of missing chunks starts; while the object
+    is moving, another stream is added (taking a waiting run, or the second
+    half of the largest one left) for as long as each addition raises the
+    measured throughput by at least ``_GAIN``, up to ``part_concurrency``
+    streams. A stream that ends takes more work the same way, so no lone
+    straggler finishes the object. Long ranges cost one request per stream
+    instead of one per part: endpoints that re-read the whole object for
+    each range request (moto) or answer from one thread (Azurite) then run
+    at single-stream speed, and real clouds, where one stream is slower than
+    the link, get several.
+    """
+
+    _GAIN = 1.15  # an added stream must raise the rate by 15 %
+    _MIN_SPLIT = 4  # chunks: never start a stream for less than 32 MiB
+    _WINDOW = 0.4  # seconds of a rate measurement, at least
+
+    def __init__(self, copy: _ObjectCopy, store_chunk: Callable[[int, memoryview], None]) -> None:
+        self.copy = copy
+        self.ctx = copy.ctx
+        self.size = copy.size
+        self.store_chunk = store_chunk
+        self.lock = threading.Lock()
+        self.waiting: collections.deque[_Section] = collections.deque()
+        self.active: list[_Section] = []
+        self.chunks_moved = 0
+        self.delivering = 0  # streams that have delivered their first chunk
+        self.halt = threading.Event()  # set when a stream fails: the others stop at their next chunk
+
+    def run(self, missing: list[int]) -> None:
+        for first, end in _runs(missing):
+            self.waiting.append(_Section(first, end))
+        ctx = self.ctx
+        futures: list[Future[None]] = []
+        limit = ctx.options.part_concurrency
+
+        def launch() -> bool:
+            with self.lock:
+                section = self._more_work()
+            if section is None:
+                return False
+            futures.append(ctx.part_pool.submit(self._worker, section))
+            return True
+
+        try:
+            launch()
+            best = 0.0
+            growing = True
+            while futures and not all(f.done() for f in futures):
+                rate = self._measure(futures)
+                if rate is None:
+                    break
+                log.debug("%s: %d stream(s), %.1f MiB/s", self.copy.source, len(futures), rate / 2**20)
+                if growing and len(futures) < limit and rate > best * self._GAIN:
+                    best = max(best, rate)
+                    growing = launch()
+                    if growing and not self._warm_up(futures):
+                        break
+                else:
+                    growing = False
+        finally:
+            _wait_all(futures, ctx)
+
+    def _warm_up(self, futures: list[Future[None]]) -> bool:
+        """Wait until every stream has delivered a chunk (an opening stream is no fair sample)."""
+        while True:
+            with self.lock:
+                if self.delivering >= len(futures):
+                    return True
+            finished, _ = wait(futures, timeout=self._WINDOW / 8, return_when=FIRST_EXCEPTION)
+            if len(finished) == len(futures) or any(f.exception() for f in finished):
+                return False
+
+    def _measure(self, futures: list[Future[None]]) -> float | None:
+        """Bytes per second over the next window; ``None`` once every stream has ended or failed."""
+        with self.lock:
+            before = self.chunks_moved
+        started = time.monotonic()
+        want = len(futures)
+        while True:
+            finished, _ = wait(futures, timeout=self._WINDOW / 4, return_when=FIRST_EXCEPTION)
+            if len(finished) == len(futures) or any(f.exception() for f in finished):
+                return None
+            elapsed = time.monotonic() - started
+            with self.lock:
+                moved = self.chunks_moved - before
+            if elapsed >= self._WINDOW and (moved >= want or elapsed >= 8 * self._WINDOW):
+                return moved * CHUNK_SIZE / elapsed
+
+    def _more_work(self) -> _Section | None:
+        """A waiting run, or the back half of the largest running section (under the lock)."""
+        if self.waiting:
+            section = self.waiting.popleft()
+        else:
+            largest = max(self.active, key=lambda s: s.left, default=None)
+            if largest is None or largest.left < 2 * self._MIN_SPLIT:
+                return None
+            middle = largest.next + largest.left // 2
+            section = _Section(middle, largest.end)
+            largest.end = middle
+        self.active.append(section)
+        return section
+
+    def _worker(self, section: _Section) -> None:
+        current: _Section | None = section
+        first = True
+        while current is not None:
+            try:
+                self._stream(current, first=first)
+                first = False
+            except BaseException:
+                self.halt.set()
+                raise
+            finally:
+                with self.lock:
+                    self.active.remove(current)
+            with self.lock:
+                current = None if self.halt.is_set() else self._more_work()
+
+    def _stream(self, section: _Section, *, first: bool) -> None:
+        ctx = self.ctx
+        copy = self.copy
+        buffer = bytearray(CHUNK_SIZE)
+        opened: list[IO[bytes]] = []
+
+        def read_chunk(index: int, end_chunk: int) -> memoryview:
+            start = index * CHUNK_SIZE
+            length = min(CHUNK_SIZE, self.size - start)
+            if not opened:
+                stop = min(end_chunk * CHUNK_SIZE, self.size)
+                opened.append(copy.reader.open_read(copy.source.key, range=(start, stop)))
+            view = memoryview(buffer)[:length]
+            try:
+                got = _read_into(opened[0], view)
+            except BaseException:
+                _close_quietly(opened)  # a retry reopens the range here
+                raise
+            if got != length:
+                raise PreconditionFailedError(
+                    f"the source ended at {start + got} bytes; the listing said {self.size}",
+                    op="get",
+                    uri=str(copy.source),
+                )
+            return view
+
+        ctx.budget.acquire(CHUNK_SIZE)
+        try:
+            while True:
+                if ctx.stop.is_set():
+                    raise Cancelled
+                with self.lock:
+                    if self.halt.is_set() or section.next >= section.end:
+                        return
+                    index, end_chunk = section.next, section.end
+                    section.next += 1
+                view = ctx.call(
+                    functools.partial(read_chunk, index, end_chunk), f"{copy.source} chunk {index}"
+                )
+                ctx.moved(len(view))
+                self.store_chunk(index, view)
+                with self.lock:
+                    self.chunks_moved += 1
+                    self.delivering += first
+                first = False
+        finally:
+            _close_quietly(opened)
+            ctx.budget.release(CHUNK_SIZE)
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """Sorted indexes as ``[first, end)`` runs of consecutive values."""
+    runs: list[tuple[int, int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
+
+
+def _read_into(stream: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` from ``stream``; fewer bytes only at the end of the stream."""
+    got = 0
+    readinto = getattr(stream, "readinto", None)
+    while got < len(view):
+        if readinto is not None:
+            n = readinto(view[got:])
+        else:
+            data = stream.read(len(view) - got)
+            n = len(data)
+            view[got : got + n] = data
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _close_quietly(opened: list[IO[bytes]]) -> None:
+    while opened:
+        with contextlib.suppress(Exception):
+            opened.pop().close()
 
 
 def _copy_range(src_fd: int, dst_fd: int, offset: int, length: int) -> int:

@@ -7,6 +7,7 @@ see which parts were (re)sent and exercise retries, without mocking the engine.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
@@ -51,9 +52,10 @@ class FaultyStore:
         self._hit("get", key, range)
         return self.inner.get(key, range=range)
 
-    def open_read(self, key: str) -> IO[bytes]:
-        self._hit("open_read", key)
-        return self.inner.open_read(key)
+    def open_read(self, key: str, *, range: tuple[int, int] | None = None) -> IO[bytes]:
+        self._hit("open_read", key, range)
+        start = 0 if range is None else range[0]
+        return _FaultyStream(self, key, self.inner.open_read(key, range=range), start)
 
     def put(
         self,
@@ -118,6 +120,34 @@ class FaultyStore:
 
     def bucket_exists(self) -> bool:
         return self.inner.bucket_exists()
+
+
+class _FaultyStream(io.RawIOBase):
+    """A stream of a :class:`FaultyStore`: each read (of a MiB at most) is the call ``read``.
+
+    The fault sees ``(key, position)``: the offset in the object where the read starts.
+    """
+
+    def __init__(self, store: FaultyStore, key: str, inner: IO[bytes], position: int) -> None:
+        super().__init__()
+        self._store = store
+        self._key = key
+        self._inner = inner
+        self._position = position
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._store._hit("read", self._key, self._position)
+        data = self._inner.read(min(len(buffer), MiB))  # a MiB at most, as from a socket
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
 
 
 class World:
