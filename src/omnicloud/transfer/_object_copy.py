@@ -7,9 +7,10 @@ Routes, tried in this order:
    keeps): no bytes pass through this process.
 2. **local file to local file** — ``copy_file_range`` in the kernel into a
    temporary file, while other threads hash the written bytes chunk by chunk.
-3. **ranged download** — a large object to a local file: ranges fetched in
-   parallel and written in place (``pwrite``) into a preallocated temporary
-   file, each range hashed as it arrives; renamed into place at the end.
+3. **ranged download** — a large object to a local file: a few long ranged
+   streams (as many as raise throughput, see :class:`_StreamedDownload`)
+   write 8 MiB chunks in place (``pwrite``) into a preallocated temporary
+   file, each chunk hashed as it arrives; renamed into place at the end.
 4. **multipart upload** — a large object to a store with ``Multipart``: parts
    read in parallel from the source (ranged reads: nothing touches the disk
    between clouds) and uploaded in parallel.
@@ -25,7 +26,7 @@ upload takes its metadata when it starts, the digest is known before the
 first part is sent: from the source's metadata, or by hashing a local source
 first (fast), or by a hashing pass over a remote source.
 
-Multipart uploads and ranged downloads journal each finished piece, pinned to
+Multipart uploads and ranged downloads journal each finished part or chunk, pinned to
 the source's version, so a rerun after a crash sends only what is missing.
 """
 
@@ -76,9 +77,11 @@ from omnicloud.transfer._context import (
 )
 from omnicloud.transfer._digest import (
     CHUNK_SIZE,
+    DIGEST_ALGORITHM,
     ChunkedDigest,
     chunk_count,
     digest_file,
+    hash_chunk,
     hash_chunks,
     is_canonical,
 )
@@ -368,6 +371,7 @@ class _ObjectCopy:
             and partial.size == self.size
             and partial.upload_id
             and partial.digest
+            and is_canonical(partial.digest)
         ):
             upload_id, part_size, expected = partial.upload_id, partial.piece_size, partial.digest
             assert journal is not None
@@ -476,6 +480,7 @@ class _ObjectCopy:
                 and partial.source_version == version
                 and partial.size == self.size
                 and partial.piece_size == CHUNK_SIZE
+                and _same_algorithm(partial.digest)
                 and temp.exists()
                 and temp.stat().st_size == self.size
             ):
@@ -501,7 +506,7 @@ class _ObjectCopy:
                             CHUNK_SIZE,
                             None,
                             str(temp),
-                            None,
+                            DIGEST_ALGORITHM,  # what the journaled chunk digests are
                         )
                     )
         except OSError as err:
@@ -513,7 +518,7 @@ class _ObjectCopy:
             ctx.progress.advance(piece.size)
 
         def store_chunk(index: int, data: memoryview) -> None:
-            digest = hashlib.sha256(data).digest()
+            digest = hash_chunk(data)
             try:
                 written = 0
                 while written < len(data):
@@ -774,6 +779,11 @@ class _StreamedDownload:
             ctx.budget.release(CHUNK_SIZE)
 
 
+def _same_algorithm(journaled: str | None) -> bool:
+    """Whether a journaled partial's chunk digests were made by this version's algorithm."""
+    return journaled is not None and journaled.partition(":")[0] == DIGEST_ALGORITHM
+
+
 def _runs(indexes: list[int]) -> list[tuple[int, int]]:
     """Sorted indexes as ``[first, end)`` runs of consecutive values."""
     runs: list[tuple[int, int]] = []
@@ -856,7 +866,7 @@ def _hash_view_chunk(
     builder: ChunkedDigest, mapped: mmap.mmap, view: memoryview, start: int, end: int
 ) -> None:
     with view[start:end] as piece:
-        builder.set_chunk(start // CHUNK_SIZE, hashlib.sha256(piece).digest())
+        builder.set_chunk(start // CHUNK_SIZE, hash_chunk(piece))
     # Unmap the hashed pages (they stay in the page cache): RSS stays flat whatever the size.
     mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
 

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import random
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 
 from omnicloud.errors import ConfigError
 from omnicloud.transfer._digest import (
@@ -25,15 +25,18 @@ from .faulty_store import payload
 SIZE = 2 * CHUNK_SIZE + 12345
 
 
-def test_digest_is_sha256_over_the_sha256_of_each_8_mib_chunk() -> None:
+def test_digest_is_blake3_over_the_blake3_of_each_8_mib_chunk() -> None:
     data = payload(SIZE)
-    chunks = [hashlib.sha256(data[i : i + CHUNK_SIZE]).digest() for i in range(0, SIZE, CHUNK_SIZE)]
-    expected = hashlib.sha256(b"".join(chunks)).hexdigest()
-    assert digest_bytes(data) == f"{DIGEST_ALGORITHM}:{expected}"
+    chunks = [blake3(data[i : i + CHUNK_SIZE]).digest() for i in range(0, SIZE, CHUNK_SIZE)]
+    expected = blake3(b"".join(chunks)).hexdigest()
+    assert DIGEST_ALGORITHM == "blake3-c8m"
+    assert digest_bytes(data) == f"blake3-c8m:{expected}"
 
 
 def test_empty_object_has_the_digest_of_no_chunks() -> None:
-    assert digest_bytes(b"") == f"{DIGEST_ALGORITHM}:{hashlib.sha256(b'').hexdigest()}"
+    # BLAKE3 of the empty input, from the specification's test vectors.
+    empty = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    assert digest_bytes(b"") == f"blake3-c8m:{empty}"
 
 
 def test_streamed_in_odd_pieces_gives_the_same_digest_as_whole_bytes() -> None:
@@ -83,7 +86,7 @@ def test_value_refuses_when_a_chunk_is_missing() -> None:
 
 def test_ranges_must_start_on_a_chunk_boundary() -> None:
     with pytest.raises(ConfigError, match="boundary"):
-        ChunkedDigest().set_chunks_from(100, [hashlib.sha256(b"").digest()])
+        ChunkedDigest().set_chunks_from(100, [blake3(b"").digest()])
 
 
 @pytest.mark.parametrize(
