@@ -121,6 +121,14 @@ def test_open_read_streams_a_byte_range(store: Any) -> None:
     assert read(40, 40) == b""
 
 
+def test_listing_and_stat_agree_on_the_version_of_an_object(store: Any) -> None:
+    """The transfer engine pins a listed source and checks it with ``stat``: the two must agree."""
+    store.put("pinned/one", b"v1")
+    listed = next(info for info in store.list("pinned/") if info.key == "pinned/one")
+    stat = store.stat("pinned/one")
+    assert (listed.etag, listed.size, listed.version) == (stat.etag, stat.size, stat.version)
+
+
 def test_put_if_absent_refuses_to_overwrite(store: Any) -> None:
     store.put("once", b"original", if_absent=True)
     with pytest.raises(PreconditionFailedError):

@@ -422,10 +422,13 @@ def _decode_upload_id(upload_id: str) -> tuple[str, str | None, dict[str, str]]:
 def _info(props: Any) -> ObjectInfo:
     settings = getattr(props, "content_settings", None)
     tier = getattr(props, "blob_tier", None)
+    etag = props.etag
+    if etag and not etag.startswith('"'):
+        etag = f'"{etag}"'  # list results carry it bare, HEAD quoted: one form pins a version
     return ObjectInfo(
         key=props.name,
         size=int(props.size or 0),
-        etag=props.etag,
+        etag=etag,
         last_modified=props.last_modified,
         metadata={k.lower(): v for k, v in (props.metadata or {}).items()},
         content_type=getattr(settings, "content_type", None),
