@@ -24,18 +24,16 @@ from omnicloud.errors import (
     TransientError,
 )
 from omnicloud.storage._common import ErrorMappingStream
+from omnicloud.storage._types import ObjectInfo
 
-__all__ = ["ObstoreBlobs", "map_obstore_error", "obstore_blobs_for"]
+__all__ = ["ObstoreBlobs", "map_obstore_error", "obstore_blobs", "obstore_blobs_for"]
 
 _MiB = 1024 * 1024
+_STANDARD_ATTRIBUTES = ("Content-Disposition", "Content-Encoding", "Content-Language", "Cache-Control")
 
 
 def obstore_blobs_for(service: Any, container: str, retry_total: int) -> ObstoreBlobs | None:
     """An obstore client for ``container`` with the SDK client's account and key, if obstore can use them."""
-    try:
-        from obstore.store import AzureStore as ObAzure
-    except ImportError:
-        return None
     credential = getattr(service, "credential", None)
     account = service.account_name
     endpoint = service.primary_endpoint.split("?", 1)[0].rstrip("/")
@@ -51,14 +49,26 @@ def obstore_blobs_for(service: Any, container: str, retry_total: int) -> Obstore
         settings["sas_key"] = query
     else:
         return None
+    settings["endpoint"] = endpoint
+    return obstore_blobs(container, settings, retry_total)
+
+
+def obstore_blobs(container: str, settings: Mapping[str, str], retry_total: int) -> ObstoreBlobs | None:
+    """An obstore client for ``container`` from ``account_name``, ``endpoint`` and a key or SAS."""
+    try:
+        from obstore.store import AzureStore as ObAzure
+    except ImportError:
+        return None
+    options: dict[str, Any] = dict(settings)
+    endpoint = options.pop("endpoint")
     host = urlsplit(endpoint).hostname or ""
     if not host.endswith(".blob.core.windows.net"):
-        settings["endpoint"] = endpoint
+        options["endpoint"] = endpoint
     store = ObAzure(
         container,
         client_options={"allow_http": endpoint.startswith("http://"), "timeout": timedelta(seconds=120)},
         retry_config={"max_retries": retry_total, "retry_timeout": timedelta(seconds=60)},
-        **settings,
+        **options,
     )
     return ObstoreBlobs(store)
 
@@ -68,6 +78,32 @@ class ObstoreBlobs:
 
     def __init__(self, store: Any) -> None:
         self._store = store
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """One HEAD: size, etag, time, content type and metadata; ``None`` when nothing answers to ``key``."""
+        import obstore
+        from obstore.exceptions import NotFoundError as ObstoreNotFound
+
+        try:
+            head = obstore.get(self._store, key, options={"head": True})
+        except (ObstoreNotFound, FileNotFoundError):
+            return None
+        meta = head.meta
+        attributes = dict(head.attributes)
+        content_type = attributes.pop("Content-Type", None)
+        storage_class = attributes.pop("Storage-Class", None)
+        for name in _STANDARD_ATTRIBUTES:
+            attributes.pop(name, None)
+        return ObjectInfo(
+            key=key,
+            size=int(meta["size"]),
+            etag=meta.get("e_tag"),
+            last_modified=meta.get("last_modified"),
+            metadata={k.lower(): v for k, v in attributes.items()},
+            content_type=content_type,
+            storage_class=storage_class,
+            version=meta.get("version"),
+        )
 
     def get(self, key: str, fail: Any) -> bytes:
         import obstore

@@ -9,6 +9,7 @@ blocks: a block list committed at the end, so nothing is visible until then.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import os
 import time
@@ -26,7 +27,7 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage._azure_obstore import ObstoreBlobs, map_obstore_error, obstore_blobs_for
+from omnicloud.storage._azure_obstore import ObstoreBlobs, map_obstore_error, obstore_blobs, obstore_blobs_for
 from omnicloud.storage._common import (
     ClosesOnExit,
     ErrorMappingStream,
@@ -104,24 +105,39 @@ class AzureStore(ClosesOnExit):
         self._uri = ObjectURI("azure", container)
         self._max_concurrency = max_concurrency
         self._page_size = page_size
-        self._service = _make_service(
-            account=account,
-            connection_string=connection_string,
-            account_url=account_url,
-            account_key=account_key,
-            sas_token=sas_token,
-            credentials=credentials,
-            retry_total=retry_total,
-        )
-        self.account = self._service.account_name
-        self._container = self._service.get_container_client(container)
         if data_plane not in ("auto", "obstore", "sdk"):
             raise ConfigError(f"data_plane must be auto, obstore or sdk, not {data_plane!r}")
+        self._service_args: dict[str, Any] = {
+            "account": account,
+            "connection_string": connection_string,
+            "account_url": account_url,
+            "account_key": account_key,
+            "sas_token": sas_token,
+            "credentials": credentials,
+            "retry_total": retry_total,
+        }
         self._blobs: ObstoreBlobs | None = None
+        # With a shared key or a SAS, obstore moves the bytes and the SDK (~0.4 s
+        # to import) is loaded only when a control-plane call first needs it.
+        direct = None if data_plane == "sdk" else _shared_key_settings(**self._service_args)
+        if direct is not None:
+            self._blobs = obstore_blobs(container, direct, retry_total)
+            self.account = direct["account_name"]
+            if self._blobs is not None:
+                return
+        self.account = self._service.account_name
         if data_plane != "sdk":
             self._blobs = obstore_blobs_for(self._service, container, retry_total)
             if self._blobs is None and data_plane == "obstore":
                 raise ConfigError("the obstore data plane needs an account key or a SAS token")
+
+    @functools.cached_property
+    def _service(self) -> Any:
+        return _make_service(**self._service_args)
+
+    @functools.cached_property
+    def _container(self) -> Any:
+        return self._service.get_container_client(self._uri.bucket)
 
     @classmethod
     def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> AzureStore:
@@ -139,8 +155,11 @@ class AzureStore(ClosesOnExit):
         return self._container
 
     def close(self) -> None:
-        self._container.close()
-        self._service.close()
+        # Only what was made: a store that never left the obstore data plane has no SDK client.
+        if "_container" in self.__dict__:
+            self._container.close()
+        if "_service" in self.__dict__:
+            self._service.close()
 
     def __repr__(self) -> str:
         return f"AzureStore({str(self._uri)!r}, account={self.account!r})"
@@ -202,8 +221,6 @@ class AzureStore(ClosesOnExit):
         content_type: str | None = None,
         if_absent: bool = False,
     ) -> ObjectInfo:
-        from azure.storage.blob import ContentSettings
-
         meta = normalize_metadata(metadata)
         ctype = content_type or "application/octet-stream"
         body = bytes(data) if isinstance(data, bytearray | memoryview) else data
@@ -223,6 +240,8 @@ class AzureStore(ClosesOnExit):
                 content_type=ctype,
                 version=result.get("version"),
             )
+        from azure.storage.blob import ContentSettings
+
         try:
             result = self._container.get_blob_client(key).upload_blob(
                 body,
@@ -295,6 +314,11 @@ class AzureStore(ClosesOnExit):
             self._fail(err, "delete", key)
 
     def stat(self, key: str) -> ObjectInfo:
+        if self._blobs is not None:
+            info = self._blobs.stat(key)
+            if info is not None:
+                return info
+            # Missing: the SDK tells a missing blob from a missing container.
         try:
             props = self._container.get_blob_client(key).get_blob_properties()
         except Exception as err:
@@ -503,6 +527,92 @@ def _make_service(
         raise
     except Exception as err:
         raise _map_error(err, "connect", None) from err
+
+
+def _shared_key_settings(
+    *,
+    account: str | None,
+    connection_string: Any,
+    account_url: str | None,
+    account_key: Any,
+    sas_token: Any,
+    credentials: Any,
+    retry_total: int,
+) -> dict[str, str] | None:
+    """obstore's settings for a shared key or a SAS, found the way ``_make_service`` finds them.
+
+    ``None`` when the SDK is needed to tell (Azure AD, omnicloud credentials,
+    ``UseDevelopmentStorage``, a malformed connection string): the store then
+    builds the SDK client at once, as before.
+    """
+    if credentials is not None:
+        return _settings_from_credentials(credentials, account_url)
+    connection = _reveal(connection_string)
+    if connection is None and account_key is None and sas_token is None:
+        env_connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+        if env_connection and (account is None or f"AccountName={account};" in env_connection + ";"):
+            connection = env_connection
+    if connection:
+        fields = dict(part.split("=", 1) for part in connection.split(";") if "=" in part)
+        name = fields.get("AccountName")
+        if not name or fields.get("UseDevelopmentStorage"):
+            return None
+        endpoint = fields.get("BlobEndpoint") or (
+            f"{fields.get('DefaultEndpointsProtocol', 'https')}://{name}.blob."
+            f"{fields.get('EndpointSuffix', 'core.windows.net')}"
+        )
+        return _with_secret(name, endpoint, fields.get("AccountKey"), fields.get("SharedAccessSignature"))
+    account = account or os.environ.get("AZURE_STORAGE_ACCOUNT")
+    if account is None:
+        return None
+    endpoint = account_url or f"https://{account}.blob.core.windows.net"
+    if account_key is not None:
+        return _with_secret(account, endpoint, _reveal(account_key), None)
+    if sas_token is not None:
+        return _with_secret(account, endpoint, None, _reveal(sas_token))
+    return _with_secret(
+        account, endpoint, os.environ.get("AZURE_STORAGE_KEY"), os.environ.get("AZURE_STORAGE_SAS_TOKEN")
+    )
+
+
+def _settings_from_credentials(credentials: Any, account_url: str | None) -> dict[str, str] | None:
+    """obstore's settings from resolved omnicloud credentials holding a key or a SAS."""
+    from omnicloud.credentials._azure import (
+        AzureAccountKey,
+        AzureConnectionString,
+        AzureSas,
+        parse_connection_string,
+    )
+
+    config = getattr(credentials, "config", None)
+    try:
+        endpoint = account_url or credentials.azure_account_url()
+        if isinstance(config, AzureConnectionString):
+            parts = parse_connection_string(config.connection_string)
+            account = parts.account or credentials.account
+            key, sas = parts.account_key, parts.sas_token
+        elif isinstance(config, AzureAccountKey):
+            account, key, sas = config.account, config.account_key, None
+        elif isinstance(config, AzureSas):
+            account, key, sas = credentials.account, None, config.sas_token
+        else:
+            return None  # Entra ID and the like: the SDK's credential classes
+    except OmniCloudError:
+        return None  # the SDK path reports it, as before
+    if not account:
+        return None
+    return _with_secret(account, endpoint, _reveal(key), _reveal(sas))
+
+
+def _with_secret(account: str, endpoint: str, key: str | None, sas: str | None) -> dict[str, str] | None:
+    settings = {"account_name": account, "endpoint": endpoint.split("?", 1)[0].rstrip("/")}
+    if key:
+        settings["access_key"] = key
+    elif sas:
+        settings["sas_key"] = sas.lstrip("?")
+    else:
+        return None
+    return settings
 
 
 def _reveal(value: Any) -> str | None:
