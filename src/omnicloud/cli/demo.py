@@ -9,9 +9,7 @@ emulators it starts are stopped before it returns, whatever happens.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -84,6 +82,8 @@ def demo(
 
 def run_tour(wanted: list[str], *, keep: bool = False, say: Any = None) -> list[Leg]:
     """Run the tour and return one :class:`Leg` per destination."""
+    import tempfile
+
     say = say or (lambda _msg: None)
     workdir = Path(tempfile.mkdtemp(prefix="omnicloud-demo-"))
     source = workdir / "tree"
@@ -156,6 +156,8 @@ def _destination(name: str, say: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _write_tree(root: Path) -> dict[str, str]:
+    import hashlib
+
     digests: dict[str, str] = {}
     for index, (relative, size) in enumerate(sorted(_TREE.items())):
         path = root / relative
@@ -167,6 +169,8 @@ def _write_tree(root: Path) -> dict[str, str]:
 
 
 def _content(seed: int, size: int) -> bytes:
+    import hashlib
+
     block = hashlib.sha256(str(seed).encode()).digest() * 2048
     return (block * (size // len(block) + 1))[:size]
 

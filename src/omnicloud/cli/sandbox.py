@@ -9,12 +9,14 @@ stops them by the PIDs recorded in the state file. With ``--shell`` only the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from omnicloud.cli._output import EXIT_USAGE, console, err_console, fail, print_json, reporting_errors
-from omnicloud.sandbox import Emulator, Sandbox, parse_emulator_names, shell_exports
+
+if TYPE_CHECKING:
+    from omnicloud.sandbox import Emulator, Sandbox
 
 __all__ = ["app"]
 
@@ -38,6 +40,10 @@ def up_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Start the emulators (reusing any already running) and print their environment."""
+    from rich.markup import escape
+
+    from omnicloud.sandbox import Sandbox, parse_emulator_names
+
     _refuse_both(shell, as_json)
     sandbox = Sandbox()
     with reporting_errors():
@@ -61,6 +67,8 @@ def up_command(
 @app.command("down")
 def down_command(as_json: bool = typer.Option(False, "--json", help=_JSON_HELP)) -> None:
     """Stop every emulator the sandbox started (by PID) and forget them."""
+    from omnicloud.sandbox import Sandbox
+
     sandbox = Sandbox()
     with reporting_errors():
         stopped = sandbox.down()
@@ -78,6 +86,8 @@ def env_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Print the variables that point the AWS, Azure and Google SDKs at the running emulators."""
+    from omnicloud.sandbox import Sandbox
+
     _refuse_both(shell, as_json)
     sandbox = Sandbox()
     with reporting_errors():
@@ -89,6 +99,9 @@ def env_command(
     elif as_json:
         print_json(env)
     else:
+        from rich.markup import escape
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False)
         table.add_column("variable", no_wrap=True)
         # Fold rather than cut: the connection string must stay whole to be copied.
@@ -101,6 +114,8 @@ def env_command(
 @app.command("status")
 def status_command(as_json: bool = typer.Option(False, "--json", help=_JSON_HELP)) -> None:
     """Show which recorded emulators are running."""
+    from omnicloud.sandbox import Sandbox
+
     sandbox = Sandbox()
     with reporting_errors():
         statuses = sandbox.status()
@@ -115,6 +130,8 @@ def status_command(as_json: bool = typer.Option(False, "--json", help=_JSON_HELP
     if not statuses:
         console.print("the sandbox is not running")
         return
+    from rich.table import Table
+
     table = Table("emulator", "serves", "state", "pid", "endpoint", box=None, pad_edge=False)
     for status in statuses:
         emulator = status.emulator
@@ -129,11 +146,15 @@ def _refuse_both(shell: bool, as_json: bool) -> None:
 
 
 def _print_shell(env: dict[str, str]) -> None:
+    from omnicloud.sandbox import shell_exports
+
     # Plain stdout, not Rich: Rich would wrap long connection strings and read markup in values.
     typer.echo(shell_exports(env), nl=False)
 
 
 def _print_table(emulators: list[Emulator]) -> None:
+    from rich.table import Table
+
     table = Table("emulator", "serves", "pid", "endpoint", box=None, pad_edge=False)
     for emulator in emulators:
         table.add_row(emulator.name, _SERVICES[emulator.name], str(emulator.pid), emulator.endpoint)

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from omnicloud.cli._output import EXIT_FAILURE, console, err_console, print_json, reporting_errors
+from omnicloud.cli._output import (
+    EXIT_FAILURE,
+    console,
+    err_console,
+    print_json,
+    print_lines,
+    reporting_errors,
+)
 
 if TYPE_CHECKING:
     from omnicloud.transfer import TransferOptions, TransferSummary
@@ -112,9 +119,12 @@ def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str) ->
         print_json(summary.counts())
     else:
         if summary.dry_run:
-            for result in summary.results:
-                arrow = f"{result.source} -> " if result.source else ""
-                console.print(f"would {result.action} {arrow}{result.destination}", markup=False)
+            print_lines(
+                f"would {result.action} {result.source} -> {result.destination}"
+                if result.source
+                else f"would {result.action} {result.destination}"
+                for result in summary.results
+            )
         rate = summary.bytes / summary.elapsed if summary.elapsed > 0 else 0.0
         what = "would copy" if summary.dry_run else verb
         line = (

@@ -14,13 +14,14 @@ import errno
 import io
 import mimetypes
 import os
+import posixpath
 import shutil
 import stat as stat_module
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import IO, Any, ClassVar, NoReturn
 
 from omnicloud.errors import (
@@ -52,6 +53,10 @@ TEMP_MARKER = ".omnicloud-tmp-"
 _XATTR_META = "user.omnicloud.meta."
 _XATTR_CONTENT_TYPE = "user.omnicloud.content_type"
 _COPY_CHUNK = 8 * 1024 * 1024
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
+_S_ISREG = stat_module.S_ISREG
+# (name, entry) for each entry of a directory; directory names end with "/".
+_Entries = list[tuple[str, os.DirEntry[str]]]
 
 
 class LocalStore(ClosesOnExit):
@@ -189,39 +194,60 @@ class LocalStore(ClosesOnExit):
         base = self.path(start_dir) if start_dir else self.root
         if not base.is_dir():
             return
-        yield from self._walk(base, start_dir + "/" if start_dir else "", prefix, delimiter)
+        yield from self._walk(str(base), start_dir + "/" if start_dir else "", prefix, delimiter)
 
-    def _walk(
-        self, directory: Path, dir_key: str, prefix: str, delimiter: str | None
-    ) -> Iterator[ObjectInfo]:
-        try:
-            with os.scandir(directory) as it:
-                entries = [(e.name + "/" if e.is_dir(follow_symlinks=True) else e.name, e) for e in it]
-        except OSError as err:
-            if err.errno in (errno.ENOENT, errno.ENOTDIR):
-                return
-            self._fail(err, "list", dir_key)
-        # Sorting with "/" appended to directory names yields keys in the
-        # same byte order as a cloud listing.
-        entries.sort(key=lambda pair: pair[0])
-        for name, entry in entries:
-            if TEMP_MARKER in name:
-                continue
-            key = dir_key + name
-            if name.endswith("/"):
-                if not (key.startswith(prefix) or prefix.startswith(key)):
+    def _walk(self, directory: str, dir_key: str, prefix: str, delimiter: str | None) -> Iterator[ObjectInfo]:
+        # Depth first with an explicit stack of sorted directory listings, so
+        # each entry passes through one generator however deep the tree is.
+        # Per file: one stat and one listxattr (plus a getxattr per omnicloud
+        # attribute present); no pathlib, and the content type guessed once
+        # per extension.
+        guess = _ContentTypeGuesser()
+        stack: list[tuple[Iterator[tuple[str, os.DirEntry[str]]], str]] = [
+            (iter(self._sorted_entries(directory, dir_key)), dir_key)
+        ]
+        while stack:
+            entries, parent_key = stack[-1]
+            # Below the prefix's own directory every key has the prefix: no test per file.
+            inside = parent_key.startswith(prefix)
+            for name, entry in entries:
+                key = parent_key + name
+                if name[-1] == "/":
+                    if not (key.startswith(prefix) or prefix.startswith(key)):
+                        continue
+                    if delimiter and key.startswith(prefix):
+                        yield ObjectInfo(key=key, size=0, is_prefix=True)
+                        continue
+                    stack.append((iter(self._sorted_entries(entry.path, key)), key))
+                    break
+                if not (inside or key.startswith(prefix)):
                     continue
-                if delimiter and key.startswith(prefix):
-                    yield ObjectInfo(key=key, size=0, is_prefix=True)
-                    continue
-                yield from self._walk(Path(entry.path), key, prefix, delimiter)
-            elif key.startswith(prefix):
                 try:
                     st = entry.stat()
                 except FileNotFoundError:
                     continue
-                if stat_module.S_ISREG(st.st_mode):
-                    yield self._info(key, Path(entry.path), st)
+                if _S_ISREG(st.st_mode):
+                    yield _listed_info(key, entry.path, st, guess(key, name))
+            else:
+                stack.pop()
+
+    def _sorted_entries(self, directory: str, dir_key: str) -> _Entries:
+        try:
+            with os.scandir(directory) as it:
+                entries = [
+                    (e.name + "/" if e.is_dir(follow_symlinks=True) else e.name, e)
+                    for e in it
+                    if TEMP_MARKER not in e.name
+                ]
+        except OSError as err:
+            if err.errno in (errno.ENOENT, errno.ENOTDIR):
+                return []
+            self._fail(err, "list", dir_key)
+        # Sorting with "/" appended to directory names yields keys in the
+        # same byte order as a cloud listing. Names are unique in a
+        # directory, so the tuples never compare their DirEntry.
+        entries.sort()
+        return entries
 
     # --- Deleter, Stat, ServerSideCopy ----------------------------------------
 
@@ -256,15 +282,7 @@ class LocalStore(ClosesOnExit):
             self._fail(err, "copy", src_key)
 
     def _info(self, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
-        metadata, content_type = _read_attributes(path)
-        return ObjectInfo(
-            key=key,
-            size=st.st_size,
-            etag=f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
-            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
-            metadata=metadata,
-            content_type=content_type or mimetypes.guess_type(key)[0] or "application/octet-stream",
-        )
+        return _listed_info(key, str(path), st, _ContentTypeGuesser()(key, path.name))
 
 
 class _TempFileWriter:
@@ -344,11 +362,14 @@ def write_attributes(path: Path, metadata: Mapping[str, str], content_type: str 
         # Filesystems without user xattrs keep the bytes but not the metadata.
 
 
-def _read_attributes(path: Path) -> tuple[dict[str, str], str | None]:
+def _read_attributes(path: str) -> tuple[Mapping[str, str], str | None]:
     try:
         names = os.listxattr(path)
     except OSError:
-        return {}, None
+        return _NO_METADATA, None
+    if not names:
+        # The common case, and one system call: no getxattr, no dict.
+        return _NO_METADATA, None
     metadata: dict[str, str] = {}
     content_type = None
     for name in names:
@@ -357,6 +378,44 @@ def _read_attributes(path: Path) -> tuple[dict[str, str], str | None]:
         elif name == _XATTR_CONTENT_TYPE:
             content_type = os.getxattr(path, name).decode(errors="replace")
     return metadata, content_type
+
+
+def _listed_info(key: str, path: str, st: os.stat_result, guessed_type: str) -> ObjectInfo:
+    metadata, content_type = _read_attributes(path)
+    return ObjectInfo(
+        key=key,
+        size=st.st_size,
+        etag=f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+        last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        metadata=metadata,
+        content_type=content_type or guessed_type,
+    )
+
+
+class _ContentTypeGuesser:
+    """``mimetypes.guess_type(key)[0]`` or ``application/octet-stream``, remembered per extension.
+
+    The guess depends only on the extension, except for compression
+    suffixes (``.tar.gz``) and URL-like keys, which are guessed each time.
+    One lives for one listing.
+    """
+
+    def __init__(self) -> None:
+        self._by_extension: dict[str, str] = {}
+
+    def __call__(self, key: str, name: str) -> str:
+        """The type for ``key``, whose last segment is ``name``."""
+        if ":" in key:
+            # guess_type reads "scheme:" prefixes (data: URLs) first.
+            return mimetypes.guess_type(key)[0] or "application/octet-stream"
+        extension = posixpath.splitext(name)[1] if "." in name else ""
+        known = self._by_extension.get(extension)
+        if known is not None:
+            return known
+        guessed = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        if extension.lower() not in mimetypes.suffix_map and extension not in mimetypes.encodings_map:
+            self._by_extension[extension] = guessed
+        return guessed
 
 
 def _root_key(root: Path) -> str:

@@ -1,0 +1,132 @@
+"""Listing a local tree: each entry says what ``stat`` says, in key order, cheaply."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+
+import pytest
+
+from omnicloud.storage.local import TEMP_MARKER, LocalStore, write_attributes
+
+
+def _has_user_xattrs(path: Path) -> bool:
+    probe = path / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.omnicloud.probe", b"1")
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path)
+
+
+def test_listing_entries_equal_stat_for_files_with_and_without_metadata(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    if not _has_user_xattrs(tmp_path):
+        pytest.skip("this filesystem has no user xattrs")
+    store.put("synced/a.csv", b"1,2\n", metadata={"omnicloud_digest": "sha256:ab", "owner": "me"})
+    store.put("synced/b.bin", b"x", content_type="image/png")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "c.txt").write_bytes(b"hello")
+    listed = list(store.list())
+    assert [info.key for info in listed] == ["plain/c.txt", "synced/a.csv", "synced/b.bin"]
+    for info in listed:
+        assert info == store.stat(info.key)
+    by_key = {info.key: info for info in listed}
+    assert by_key["synced/a.csv"].digest == "sha256:ab"
+    assert by_key["synced/a.csv"].metadata["owner"] == "me"
+    assert by_key["synced/b.bin"].content_type == "image/png"
+    assert by_key["plain/c.txt"].digest is None
+    assert dict(by_key["plain/c.txt"].metadata) == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a.txt",
+        "b.TXT",
+        "c.csv",
+        "d.tar.gz",
+        "e.tgz",
+        "f.svgz",
+        "g.json.bz2",
+        ".bashrc",
+        "..odd",
+        "noextension",
+        "data:text,x.txt",
+        "weird.",
+        "x.unknownextension",
+    ],
+)
+def test_listed_content_type_is_the_mimetypes_guess(store: LocalStore, tmp_path: Path, name: str) -> None:
+    # Two files per extension: the second one is answered from the per-extension memo.
+    for directory in ("one", "two"):
+        (tmp_path / directory).mkdir(exist_ok=True)
+        (tmp_path / directory / name).write_bytes(b"")
+    expected = mimetypes.guess_type(f"one/{name}")[0] or "application/octet-stream"
+    assert [info.content_type for info in store.list()] == [expected, expected]
+
+
+def test_listing_a_deep_tree_yields_keys_in_byte_order_and_skips_temporary_files(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    # "-" and "." sort before "/", "0" after it: a directory's keys fall between.
+    keys = ["z/y/x/w", "a0", "a/b0", "a.txt", "a/b/c/f", "b/c", "a-b", "a/b/c/d/e"]
+    for key in keys:
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(b"1")
+    (tmp_path / "a" / "b" / f"{TEMP_MARKER}123-partial").write_bytes(b"")
+    (tmp_path / "empty" / "dirs").mkdir(parents=True)
+    assert [info.key for info in store.list()] == [
+        "a-b",
+        "a.txt",
+        "a/b/c/d/e",
+        "a/b/c/f",
+        "a/b0",
+        "a0",
+        "b/c",
+        "z/y/x/w",
+    ]
+
+
+def test_listing_a_prefix_inside_a_name_and_with_a_delimiter(store: LocalStore, tmp_path: Path) -> None:
+    for key in ("logs/2026-01/a", "logs/2026-01/b/c", "logs/2026-02/a", "logs/2025/a", "other"):
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(b"1")
+    assert [i.key for i in store.list("logs/2026")] == [
+        "logs/2026-01/a",
+        "logs/2026-01/b/c",
+        "logs/2026-02/a",
+    ]
+    rolled = [(i.key, i.is_prefix) for i in store.list("logs/2026-01/", delimiter="/")]
+    assert rolled == [("logs/2026-01/a", False), ("logs/2026-01/b/", True)]
+
+
+def test_files_without_attributes_share_one_empty_read_only_metadata(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).write_bytes(b"")
+    first, second = store.list()
+    assert first.metadata is second.metadata
+    with pytest.raises(TypeError):
+        first.metadata["x"] = "y"  # type: ignore[index]
+
+
+def test_write_attributes_then_listing_reads_them_back(store: LocalStore, tmp_path: Path) -> None:
+    if not _has_user_xattrs(tmp_path):
+        pytest.skip("this filesystem has no user xattrs")
+    path = tmp_path / "f.dat"
+    path.write_bytes(b"1")
+    write_attributes(path, {"omnicloud_digest": "sha256:cd"}, "text/x-custom")
+    (info,) = store.list()
+    assert (info.digest, info.content_type) == ("sha256:cd", "text/x-custom")

@@ -1,0 +1,49 @@
+"""The command line imports what a command needs, when it runs: start-up is paid by every command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from omnicloud import costs
+from omnicloud.cli import cost as cost_cli
+
+# Modules a command loads only when it uses them.
+DEFERRED = ("rich", "omnicloud.costs", "omnicloud.sandbox", "omnicloud.credentials")
+
+
+def _loaded_by_command(*argv: str) -> set[str]:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['omnicloud', *{list(argv)!r}]\n"
+        "from omnicloud.cli._app import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "sys.stdout.write('\\n'.join(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+def _deferred(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == d or m.startswith(d + ".") for d in DEFERRED))
+
+
+def test_a_json_sync_loads_no_rich_no_cost_catalog_and_no_sandbox(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_bytes(b"1")
+    modules = _loaded_by_command(
+        "sync", str(tmp_path / "src"), str(tmp_path / "dst"), "--json", "--no-journal"
+    )
+    assert (tmp_path / "dst" / "f").read_bytes() == b"1"
+    assert _deferred(modules) == []
+
+
+def test_listing_the_commands_loads_neither_the_cost_catalog_nor_the_sandbox() -> None:
+    modules = _loaded_by_command("--help")
+    assert [m for m in _deferred(modules) if not m.startswith("rich")] == []
+
+
+def test_the_cost_commands_help_texts_use_the_catalogs_own_values() -> None:
+    assert cost_cli.OVERRIDES_ENV == costs.OVERRIDES_ENV
+    assert cost_cli.HOURS_PER_MONTH == costs.HOURS_PER_MONTH

@@ -1,0 +1,145 @@
+"""The fused plan loop decides exactly what pairing the listings and comparing each pair decides."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from omnicloud.errors import OmniCloudError
+from omnicloud.storage import DIGEST_METADATA_KEY, ObjectInfo
+from omnicloud.transfer import TransferOptions, copy, sync
+from omnicloud.transfer._digest import digest_bytes
+from omnicloud.transfer._plan import PlanMode, PlannedAction, _merge, compare, pair_listings
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+
+
+def _random_listing(rng: random.Random, names: list[str]) -> list[tuple[str, ObjectInfo]]:
+    listing = []
+    for name in sorted(rng.sample(names, rng.randint(0, len(names)))):
+        digest = rng.choice([None, digest_bytes(b"x"), digest_bytes(b"y"), "md5:abc"])
+        when = T0 + timedelta(microseconds=rng.choice([-600_000, -1, 0, 1, 400_000, 2_000_000]))
+        info = ObjectInfo(
+            name,
+            rng.choice([1, 2]),
+            last_modified=rng.choice([when, when, None]),
+            metadata={DIGEST_METADATA_KEY: digest} if digest else {},
+        )
+        listing.append((name, info))
+    return listing
+
+
+def _reference(
+    src: list[tuple[str, ObjectInfo]],
+    dst: list[tuple[str, ObjectInfo]],
+    *,
+    mode: PlanMode,
+    checksum: bool,
+    delete: bool,
+) -> list[PlannedAction]:
+    """The plan as it was written before the loop was fused: pair, then compare each pair."""
+    actions, deletions = [], []
+    for relative, s, d in pair_listings(iter(src), iter(dst)):
+        if s is None:
+            if delete and d is not None:
+                deletions.append(PlannedAction("delete", relative, None, d, "extra"))
+            continue
+        action, reason, needs = compare(s, d, mode=mode, checksum=checksum)
+        actions.append(PlannedAction(action, relative, s, d, reason, needs))
+    return actions + deletions
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_fused_plan_equals_pairing_then_comparing(seed: int) -> None:
+    rng = random.Random(seed)
+    names = [f"{d}/{f}" for d in ("a", "a-b", "b") for f in ("1", "2", "x/3")]
+    src, dst = _random_listing(rng, names), _random_listing(rng, names)
+    for mode in ("sync", "copy"):
+        for checksum in (False, True):
+            for delete in (False, True):
+                fused = list(_merge(iter(src), iter(dst), mode=mode, checksum=checksum, delete=delete))
+                assert fused == _reference(src, dst, mode=mode, checksum=checksum, delete=delete)
+
+
+def _listing(*keys: str) -> Iterator[tuple[str, ObjectInfo]]:
+    return iter([(k, ObjectInfo(k, 1)) for k in keys])
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "side"),
+    [
+        (("b", "a"), (), "source"),
+        (("a", "a"), ("a",), "source"),
+        (("a",), ("c", "b"), "destination"),
+        (("z",), ("b", "b"), "destination"),
+        ((), ("b", "a"), "destination"),
+    ],
+)
+def test_a_listing_out_of_order_anywhere_stops_the_plan_without_a_deletion(
+    src: tuple[str, ...], dst: tuple[str, ...], side: str
+) -> None:
+    with pytest.raises(OmniCloudError, match=f"the {side} listing is not in key order"):
+        for action in _merge(_listing(*src), _listing(*dst), mode="sync", checksum=False, delete=True):
+            assert action.action != "delete"
+
+
+def test_a_destination_older_by_less_than_a_second_within_the_same_second_is_up_to_date() -> None:
+    src = ObjectInfo("k", 1, last_modified=T0)
+    same_second = ObjectInfo("k", 1, last_modified=T0 - timedelta(microseconds=400_000))
+    previous_second = ObjectInfo("k", 1, last_modified=T0 - timedelta(microseconds=600_000))
+    assert compare(src, same_second, mode="sync", checksum=False)[:2] == ("skip", "size+mtime")
+    assert compare(src, previous_second, mode="sync", checksum=False)[:2] == ("copy", "newer")
+
+
+def _tree(root: Path, count: int) -> None:
+    for i in range(count):
+        path = root / f"d{i % 3}" / f"f{i:03d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"%03d" % i)
+
+
+def test_local_dry_runs_count_what_the_real_sync_then_does(tmp_path: Path) -> None:
+    options = TransferOptions(journal=False)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src, 30)
+    planned = sync(src, dst, dry_run=True, options=options)
+    assert (planned.copied, planned.skipped, planned.bytes) == (30, 0, 90)
+    done = sync(src, dst, options=options)
+    assert (done.copied, done.skipped, done.bytes) == (30, 0, 90)
+    again = sync(src, dst, dry_run=True, options=options)
+    assert (again.copied, again.skipped, again.deleted) == (0, 30, 0)
+    (dst / "d0" / "extra").write_bytes(b"e")
+    (src / "d1" / "f001.txt").write_bytes(b"new content")
+    with_delete = sync(src, dst, dry_run=True, delete=True, options=options)
+    assert (with_delete.copied, with_delete.skipped, with_delete.deleted) == (1, 29, 1)
+    assert {(r.action, r.reason) for r in with_delete.results} == {("copy", "size"), ("delete", "extra")}
+
+
+def test_local_trees_that_record_digests_are_compared_by_digest(tmp_path: Path) -> None:
+    options = TransferOptions(journal=False)
+    src, dst, third = tmp_path / "src", tmp_path / "dst", tmp_path / "third"
+    _tree(src, 6)
+    copy(src, dst, recursive=True, options=options)
+    copy(dst, third, recursive=True, options=options)
+    # Both sides now record digests in their xattrs (skip the test where the filesystem cannot).
+    probe = next(dst.rglob("*.txt"))
+    if not any(name.endswith("omnicloud_digest") for name in os.listxattr(probe)):
+        pytest.skip("this filesystem keeps no user xattrs")
+    # Newer source times do not matter while the digests agree...
+    for path in dst.rglob("*.txt"):
+        os.utime(path, (2_000_000_000, 2_000_000_000))
+    unchanged = sync(dst, third, dry_run=True, options=options)
+    assert (unchanged.copied, unchanged.skipped) == (0, 6)
+    # ...and an older destination with another digest of the same size is copied.
+    target = third / "d0" / "f000.txt"
+    copy(src / "d1" / "f001.txt", target, options=options)
+    os.utime(target, (2_100_000_000, 2_100_000_000))
+    changed = sync(dst, third, dry_run=True, options=options)
+    assert [(r.destination.rsplit("/", 2)[-2:], r.reason) for r in changed.results] == [
+        (["d0", "f000.txt"], "digest")
+    ]
