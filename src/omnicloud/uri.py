@@ -30,7 +30,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
@@ -110,8 +110,21 @@ class ObjectURI:
         return self.key.rstrip("/").rsplit("/", 1)[-1]
 
     def with_key(self, key: str) -> ObjectURI:
-        """The same bucket and locators with another key."""
-        return replace(self, key=key)
+        """The same bucket and locators with another key.
+
+        Only the key is checked again (the rest was checked when this URI was
+        made): engines call this once or twice per object, so it stays cheap.
+        """
+        if not isinstance(key, str):
+            raise InvalidURIError("key must be a string")
+        if _CONTROL.search(key):
+            raise InvalidURIError("key contains a control character")
+        uri = object.__new__(ObjectURI)
+        for name in _LOCATOR_FIELDS:
+            object.__setattr__(uri, name, getattr(self, name))
+        object.__setattr__(uri, "key", key)
+        _check_key(uri)
+        return uri
 
     def join(self, relative: str) -> ObjectURI:
         """Append ``relative`` under this URI's key, treated as a prefix."""
@@ -122,6 +135,9 @@ class ObjectURI:
     def bucket_uri(self) -> ObjectURI:
         """The URI of the bucket root."""
         return self.with_key("")
+
+
+_LOCATOR_FIELDS: Final = ("provider", "bucket", "region", "project", "account", "namespace")
 
 
 def parse_uri(text: str | ObjectURI | os.PathLike[str]) -> ObjectURI:

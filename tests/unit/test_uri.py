@@ -211,3 +211,19 @@ def test_arbitrary_text_after_a_known_scheme_never_raises_anything_else(scheme: 
     except InvalidURIError:
         return
     assert parse_uri(str(uri)) == uri
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["s3://b-1/p/", "azure://acct1/cont/x/", "oci://n/ns/b/bk/o/a/", "gcp://my-project/bkt/", "/tmp/x/"],
+)
+def test_join_gives_the_uri_a_full_parse_gives(text: str) -> None:
+    joined = parse_uri(text).join("d/f.txt")
+    assert joined == parse_uri(str(joined))
+    assert hash(joined) == hash(parse_uri(str(joined)))
+
+
+@pytest.mark.parametrize("bad", ["a/../b", "x\x00y", "k" * 5000])
+def test_with_key_checks_the_new_key(bad: str) -> None:
+    with pytest.raises(InvalidURIError):
+        parse_uri("s3://bucket/").with_key(bad)
