@@ -79,7 +79,7 @@ class ObstoreBlobs:
     def __init__(self, store: Any) -> None:
         self._store = store
 
-    def stat(self, key: str) -> ObjectInfo | None:
+    def stat(self, key: str, fail: Any) -> ObjectInfo | None:
         """One HEAD: size, etag, time, content type and metadata; ``None`` when nothing answers to ``key``."""
         import obstore
         from obstore.exceptions import NotFoundError as ObstoreNotFound
@@ -88,6 +88,9 @@ class ObstoreBlobs:
             head = obstore.get(self._store, key, options={"head": True})
         except (ObstoreNotFound, FileNotFoundError):
             return None
+        except Exception as err:
+            fail(err)
+            raise
         meta = head.meta
         attributes = dict(head.attributes)
         content_type = attributes.pop("Content-Type", None)

@@ -315,7 +315,7 @@ class AzureStore(ClosesOnExit):
 
     def stat(self, key: str) -> ObjectInfo:
         if self._blobs is not None:
-            info = self._blobs.stat(key)
+            info = self._blobs.stat(key, lambda err: self._fail_obstore(err, "stat", key))
             if info is not None:
                 return info
             # Missing: the SDK tells a missing blob from a missing container.
