@@ -19,8 +19,9 @@ from omnicloud.storage import Store
 from omnicloud.storage.memory import MemoryNamespace, MemoryStore
 
 # "azure-sdk" runs the Azure backend with its SDK data plane (used with Azure AD
-# credentials) instead of obstore (used with keys and SAS).
-BACKENDS = ["memory", "local", "s3", "gcs", "azure", "azure-sdk"]
+# credentials) instead of obstore (used with keys and SAS); "s3-sdk" runs S3 with
+# boto3 for small puts too (without obstore installed, or with a custom CA bundle).
+BACKENDS = ["memory", "local", "s3", "s3-sdk", "gcs", "azure", "azure-sdk"]
 
 
 @dataclass
@@ -41,11 +42,16 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
         from omnicloud.storage.local import LocalStore
 
         return Backend(name, lambda bucket: LocalStore(tmp_path / "root"), has_buckets=False)
-    if name == "s3":
+    if name in ("s3", "s3-sdk"):
         from omnicloud.storage.s3 import S3Store
 
         emu = request.getfixturevalue("moto_server")
-        options = {"endpoint_url": emu.endpoint, "access_key_id": "testing", "secret_access_key": "testing"}
+        options = {
+            "endpoint_url": emu.endpoint,
+            "access_key_id": "testing",
+            "secret_access_key": "testing",
+            "data_plane": "obstore" if name == "s3" else "sdk",
+        }
         return Backend(
             name, lambda bucket: S3Store(bucket, **options), endpoint=emu.endpoint, options=options
         )

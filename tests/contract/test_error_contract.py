@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ from omnicloud.errors import (
 
 pytestmark = pytest.mark.emulator
 
-CLOUDS = ["s3", "gcs", "azure", "azure-sdk"]
+CLOUDS = ["s3", "s3-sdk", "gcs", "azure", "azure-sdk"]
 AZURITE_KEY_WRONG = "d3Jvbmcga2V5IGZvciBhenVyaXRlIHRoYXQgaXMgbG9uZyBlbm91Z2ggdG8gYmUgcGxhdXNpYmxl"
 
 
@@ -31,7 +32,7 @@ def _closed_port() -> int:
 
 
 def _open_cloud(name: str, endpoint: str, bucket: str = "oc-errors") -> Any:
-    if name == "s3":
+    if name in ("s3", "s3-sdk"):
         from omnicloud.storage.s3 import S3Store
 
         return S3Store(
@@ -40,6 +41,7 @@ def _open_cloud(name: str, endpoint: str, bucket: str = "oc-errors") -> Any:
             access_key_id="testing",
             secret_access_key="testing",
             max_attempts=2,
+            data_plane="obstore" if name == "s3" else "sdk",
         )
     if name == "gcs":
         from omnicloud.storage.gcs import GCSStore
@@ -112,6 +114,57 @@ def test_throttling_and_server_errors_are_transient(name: str, busy_endpoint: st
     assert caught.value.provider in ("aws", "gcp", "azure")
 
 
+@pytest.mark.parametrize("name", CLOUDS)
+def test_a_small_put_to_an_unreachable_endpoint_is_a_transient_error(name: str) -> None:
+    store = _open_cloud(name, f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(TransientError) as caught:
+        store.put("some/key", b"1")
+    assert caught.value.op == "put"
+    assert "some/key" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", CLOUDS)
+def test_a_small_put_to_a_busy_service_is_a_transient_error(name: str, busy_endpoint: str) -> None:
+    store = _open_cloud(name, busy_endpoint)
+    with pytest.raises(TransientError) as caught:
+        store.put("k", b"1")
+    assert caught.value.retryable
+
+
+def test_s3_small_puts_read_the_ca_bundle_botocore_trusts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from omnicloud.errors import ConfigError
+
+    missing = tmp_path / "no-such-bundle.pem"
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(missing))
+    # Nothing listens there: the bundle is read before any request is made.
+    store = _open_cloud("s3", f"https://127.0.0.1:{_closed_port()}")
+    with pytest.raises(ConfigError) as caught:
+        store.put("k", b"1")
+    assert str(missing) in str(caught.value)
+    system = ssl.get_default_verify_paths().cafile
+    if system:
+        monkeypatch.setenv("AWS_CA_BUNDLE", system)
+        store = _open_cloud("s3", f"https://127.0.0.1:{_closed_port()}")
+        with pytest.raises(TransientError):
+            store.put("k", b"1")
+
+
+def test_s3_refuses_an_unknown_data_plane() -> None:
+    from omnicloud.errors import ConfigError
+    from omnicloud.storage.s3 import S3Store
+
+    with pytest.raises(ConfigError, match="data_plane"):
+        S3Store(
+            "oc-plane",
+            endpoint_url="http://127.0.0.1:1",
+            access_key_id="k",
+            secret_access_key="s",
+            data_plane="x",
+        )
+
+
 def test_azure_rejects_a_wrong_account_key(azurite: Any) -> None:
     store = _open_cloud("azure", azurite.endpoint)
     with pytest.raises((AuthenticationError, PermissionDeniedError)) as caught:
@@ -135,6 +188,9 @@ def test_s3_rejects_unknown_access_keys_as_authentication_error(monkeypatch: pyt
         )
         with pytest.raises((AuthenticationError, PermissionDeniedError)) as caught:
             store.create_bucket()
+        assert "not-a-real-secret-value" not in str(caught.value)
+        with pytest.raises(AuthenticationError) as caught:
+            store.put("k", b"small")  # through obstore, mapped by the same table
         assert "not-a-real-secret-value" not in str(caught.value)
     finally:
         emulator.stop()

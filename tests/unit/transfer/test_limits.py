@@ -65,6 +65,46 @@ def test_adaptive_limit_stays_within_its_bounds_and_halves_on_errors() -> None:
     assert limit.limit == 8
 
 
+def test_adaptive_limit_admits_each_waiting_worker_as_slots_free_up() -> None:
+    limit = AdaptiveLimit(1, maximum=1, window=60.0)
+    limit.acquire()
+    admitted: list[int] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        limit.acquire()
+        with lock:
+            admitted.append(n)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)
+    assert admitted == []
+    for expected in (1, 2, 3):
+        limit.release()
+        deadline = time.monotonic() + 2
+        while len(admitted) < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)  # a second worker slipping through would show here
+        assert len(admitted) == expected
+    for thread in threads:
+        thread.join(2)
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_retries_give_up_after_the_given_attempts_naming_the_object(attempts: int) -> None:
+    calls = []
+
+    def busy() -> None:
+        calls.append(1)
+        raise TransientError("busy")
+
+    with pytest.raises(TransientError, match=rf"obj: gave up after {attempts} attempts: busy"):
+        with_retries(busy, attempts=attempts, wait=0.001, what="obj")
+    assert len(calls) == attempts
+
+
 def test_retries_stop_at_the_first_success() -> None:
     calls = []
 
