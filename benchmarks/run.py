@@ -104,15 +104,23 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: boo
     return Sample(wall, int(rss_kb) / 1024, own)
 
 
+# This VM reports freed memory to its host ("Free page reporting enabled" at boot, in 8 MiB
+# blocks, after ~2 s): a page freed moments ago is fast to reuse, one reported to the host costs a
+# fault there (~4 ms per MiB written into fresh page cache). Waiting past the reporting delay
+# after each removal gives every tool the same cold memory, instead of favouring whoever runs
+# right after another tool freed its output.
+_PAGE_REPORTING_WAIT = 3.0
+
+
 def settle(*paths: Path) -> None:
-    """Remove outputs of the previous run and let the kernel write back its dirty pages."""
+    """Remove outputs of the previous run, write back dirty pages, and let freed memory go cold."""
     for path in paths:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
     os.sync()
-    time.sleep(0.5)
+    time.sleep(_PAGE_REPORTING_WAIT)
 
 
 def make_file(path: Path, size: int) -> None:

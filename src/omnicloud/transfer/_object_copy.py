@@ -38,6 +38,7 @@ import errno
 import functools
 import hashlib
 import io
+import itertools
 import logging
 import mmap
 import os
@@ -638,6 +639,7 @@ class _StreamedDownload:
         self.chunks_moved = 0
         self.delivering = 0  # streams that have delivered their first chunk
         self.halt = threading.Event()  # set when a stream fails: the others stop at their next chunk
+        self.storers: ThreadPoolExecutor  # hash-and-write threads, one per stream at most (see run)
 
     def run(self, missing: list[int]) -> None:
         for first, end in _runs(missing):
@@ -654,6 +656,7 @@ class _StreamedDownload:
             futures.append(ctx.part_pool.submit(self._worker, section))
             return True
 
+        self.storers = ThreadPoolExecutor(limit, thread_name_prefix="omnicloud-store")
         try:
             launch()
             best = 0.0
@@ -671,7 +674,10 @@ class _StreamedDownload:
                 else:
                     growing = False
         finally:
-            _wait_all(futures, ctx)
+            try:
+                _wait_all(futures, ctx)
+            finally:
+                self.storers.shutdown(wait=True)
 
     def _warm_up(self, futures: list[Future[None]]) -> bool:
         """Wait until every stream has delivered a chunk (an opening stream is no fair sample)."""
@@ -730,12 +736,19 @@ class _StreamedDownload:
                 current = None if self.halt.is_set() else self._more_work()
 
     def _stream(self, section: _Section, *, first: bool) -> None:
+        """Read the section chunk by chunk; each chunk is stored (hashed, written) while the next is read.
+
+        Two buffers per stream: writing into fresh page cache can take as
+        long as reading from the network (on this machine's VM it does, see
+        docs/transfer.md), so the two overlap instead of taking turns.
+        """
         ctx = self.ctx
         copy = self.copy
-        buffer = bytearray(CHUNK_SIZE)
+        buffers = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
         opened: list[IO[bytes]] = []
+        storing: Future[None] | None = None
 
-        def read_chunk(index: int, end_chunk: int) -> memoryview:
+        def read_chunk(index: int, end_chunk: int, buffer: bytearray) -> memoryview:
             start = index * CHUNK_SIZE
             length = min(CHUNK_SIZE, self.size - start)
             if not opened:
@@ -755,28 +768,34 @@ class _StreamedDownload:
                 )
             return view
 
-        ctx.budget.acquire(CHUNK_SIZE)
+        ctx.budget.acquire(2 * CHUNK_SIZE)
         try:
-            while True:
+            for turn in itertools.count():
                 if ctx.stop.is_set():
                     raise Cancelled
                 with self.lock:
                     if self.halt.is_set() or section.next >= section.end:
-                        return
+                        break
                     index, end_chunk = section.next, section.end
                     section.next += 1
-                view = ctx.call(
-                    functools.partial(read_chunk, index, end_chunk), f"{copy.source} chunk {index}"
-                )
+                # The other buffer may still be being stored; this one is free.
+                read = functools.partial(read_chunk, index, end_chunk, buffers[turn % 2])
+                view = ctx.call(read, f"{copy.source} chunk {index}")
                 ctx.moved(len(view))
-                self.store_chunk(index, view)
+                if storing is not None:
+                    storing.result()
+                storing = self.storers.submit(self.store_chunk, index, view)
                 with self.lock:
                     self.chunks_moved += 1
                     self.delivering += first
                 first = False
+            if storing is not None:
+                storing.result()
         finally:
             _close_quietly(opened)
-            ctx.budget.release(CHUNK_SIZE)
+            if storing is not None:
+                _wait_quietly([storing])  # never release a buffer a write still reads
+            ctx.budget.release(2 * CHUNK_SIZE)
 
 
 def _same_algorithm(journaled: str | None) -> bool:
