@@ -6,17 +6,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from typing import TYPE_CHECKING, TypeVar
 
 from omnicloud.errors import TransientError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["AdaptiveLimit", "BandwidthLimiter", "MemoryBudget", "with_retries"]
 
@@ -37,6 +32,8 @@ def with_retries(call: Callable[[], T], *, attempts: int, wait: float, what: str
             raise _gave_up(err, what, 1) from err
     # The wait tenacity would have made after the first attempt; later waits double from there.
     time.sleep(min(wait + random.uniform(0, wait), max(wait, 20.0)))
+    # Imported on the first retry: tenacity loads tornado when installed (~50 ms per start-up).
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
     def give_up(state: RetryCallState) -> T:
         outcome = state.outcome
