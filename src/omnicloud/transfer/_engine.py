@@ -357,10 +357,11 @@ def apply_plan(
             result = run(action)
         except Cancelled:
             return
-        except OmniCloudError as err:
-            src = str(source.join(action.relative)) if action.source is not None else None
+        except Exception as err:  # one object's failure is reported in the summary, never lost
+            src = _display(source, action.relative) if action.source is not None else None
+            error = str(err) if isinstance(err, OmniCloudError) else f"unexpected {type(err).__name__}: {err}"
             result = ObjectResult(
-                src, str(target.join(action.relative)), action.action, "failed", action.size, error=str(err)
+                src, _display(target, action.relative), action.action, "failed", action.size, error=error
             )
             log.debug("object failed", exc_info=True)
         finally:
@@ -393,6 +394,15 @@ def apply_plan(
     if journal is not None and job and summary.failed == 0:
         journal.finish_job(job)
     return summary
+
+
+def _display(base: ObjectURI, relative: str) -> str:
+    """``base`` joined with ``relative`` for a report, even when the two make no valid URI."""
+    try:
+        return str(base.join(relative))
+    except OmniCloudError:
+        text = str(base)
+        return f"{text}{'' if text.endswith('/') else '/'}{relative}"
 
 
 def _stat(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:

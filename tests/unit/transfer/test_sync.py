@@ -170,3 +170,19 @@ def test_many_small_objects_sync_with_bounded_work_in_flight(
     summary = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
     assert summary.copied == count and summary.bytes == 10 * count
     assert sum(1 for _ in world.store("b").list("q/")) == count
+
+
+def test_a_key_the_destination_cannot_hold_is_reported_failed_not_lost(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    """Local paths may be 4096 bytes; memory (like S3) keys 1024: that object fails, the rest copy."""
+    deep = tmp_path / "tree" / Path(*["d" * 200] * 6) / "long.txt"
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(b"deep")
+    (tmp_path / "tree" / "short.txt").write_bytes(b"short")
+    world.store("b")
+    summary = sync(str(tmp_path / "tree"), "mem://b/t/", options=options, opener=world.opener)
+    assert (summary.copied, summary.failed) == (1, 1)
+    failed = next(r for r in summary.results if r.outcome == "failed")
+    assert failed.destination is not None and failed.destination.endswith("/long.txt")
+    assert "1024-byte limit" in (failed.error or "")
