@@ -467,6 +467,9 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         "interpreter (~0.4 s here).",
         "This machine is shared with other work, so absolute numbers move from run to run; ratios from "
         "the same run are what to compare. Regenerate with `make bench`.",
+        "It is a VM that hands freed memory back to its host, so writing into fresh page cache runs at "
+        "~200-300 MiB/s; after removing each tool's output the run waits 3 s for that memory to go back, "
+        "so every tool starts equally cold.",
         "",
     ]
     if note:
@@ -485,10 +488,10 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         lines += [title, ""]
         if key == "emulators":
             lines += [
-                "Emulator-bound: moto is CPU-bound (~100-210 MiB/s uploads) and re-reads the whole "
-                "object for every range request, so parallel ranged downloads look slow on it; Azurite "
-                "and the GCS emulator are single Node/Python processes on the same 2 cores as the "
-                "client. Judge download parallelism on local disk and Azurite.",
+                "Emulator-bound: moto is a CPU-bound Python server that re-reads the whole object for "
+                "every range request and spends 1-3 s completing a multipart upload of 256 MiB; "
+                "Azurite and the GCS emulator are single Node/Python processes. All of them share the "
+                "2 cores with the client, so a client's own CPU is taken from the server.",
                 "",
             ]
         lines += [
