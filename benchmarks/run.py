@@ -85,22 +85,27 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: boo
     """Run ``cmd``; its wall time and peak RSS from GNU time, and its own timing when ``inner``."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         started = time.perf_counter()
+        # Its own process group: a timeout must stop the tool, not only GNU time above it
+        # (an orphaned tool would keep loading the emulator during the next measurement).
+        process = subprocess.Popen(
+            ["/usr/bin/time", "-f", "%e %M", "-o", report.name, *cmd],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            completed = subprocess.run(
-                ["/usr/bin/time", "-f", "%e %M", "-o", report.name, *cmd],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=TIMEOUT,
-            )
+            stdout, stderr = process.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
             raise RuntimeError(f"{cmd[0]} ...\ntimed out after {TIMEOUT:.0f} s") from None
         wall = time.perf_counter() - started
-        if completed.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{completed.stderr[-2000:]}")
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-2000:]}")
         _, rss_kb = report.read().split()[-2:]
-    own = float(completed.stdout.strip().splitlines()[-1]) if inner else None
+    own = float(stdout.strip().splitlines()[-1]) if inner else None
     return Sample(wall, int(rss_kb) / 1024, own)
 
 
