@@ -646,7 +646,8 @@ class _StreamedDownload:
             self.waiting.append(_Section(first, end))
         ctx = self.ctx
         futures: list[Future[None]] = []
-        limit = ctx.options.part_concurrency
+        # Each stream holds two chunk buffers of the memory budget.
+        limit = max(1, min(ctx.options.part_concurrency, ctx.options.max_memory // (2 * CHUNK_SIZE)))
 
         def launch() -> bool:
             with self.lock:
