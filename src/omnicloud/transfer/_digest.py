@@ -7,12 +7,12 @@ Value format (stored under ``omnicloud_digest`` in object metadata)::
 Chunk ``i`` is bytes ``[i * 8 MiB, (i + 1) * 8 MiB)`` of the object, whatever
 the part size of the upload, so the value is the same for an object written
 in one PUT, in 16 MiB parts or in 64 MiB parts, and for the same bytes on any
-provider. Defining it over fixed chunks (instead of one SHA-256 stream) is
-what lets the engine:
+provider. Defining it over fixed chunks (instead of one stream over the whole
+object) is what lets the engine:
 
-- hash chunks on several cores at once (a plain SHA-256 stream is one core);
-- hash parallel ranged downloads as the ranges arrive, in any order, without
-  reading the file back;
+- hash chunks on several cores at once, from several threads;
+- hash downloaded chunks as they arrive, from several streams in any order,
+  without reading the file back;
 - resume: the journal keeps the 32-byte digests of finished chunks, so a
   resumed transfer never re-reads what it already sent.
 
