@@ -131,9 +131,10 @@ class TransferContext:
         self._stores_lock = threading.Lock()
         self.limiter = BandwidthLimiter(options.bwlimit) if options.bwlimit else None
         self.budget = MemoryBudget(options.max_memory)
+        # Not adaptive: a floor equal to the ceiling pins the limit (throughput and errors move nothing).
         self.objects_limit = AdaptiveLimit(
             options.concurrency if not options.adaptive else max(2, options.concurrency // 2),
-            minimum=1,
+            minimum=1 if options.adaptive else options.concurrency,
             maximum=options.concurrency,
         )
         self.part_pool = ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="omnicloud-part")

@@ -148,3 +148,15 @@ def test_an_object_beyond_the_provider_limits_is_refused() -> None:
 def test_options_reject_parts_smaller_than_the_digest_chunk() -> None:
     with pytest.raises(ConfigError, match="part_size"):
         TransferOptions(part_size=MiB)
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_adaptive_false_pins_the_object_concurrency(adaptive: bool) -> None:
+    from omnicloud.transfer._context import TransferContext
+
+    with TransferContext(TransferOptions(concurrency=8, adaptive=adaptive, journal=False)) as ctx:
+        limit = ctx.objects_limit
+        for rate in (100.0, 50.0, 25.0, 10.0):  # falling throughput pushes an adaptive limit around
+            limit.observe(rate)
+        limit.record_error()
+        assert (limit.limit == 8) is (not adaptive)
