@@ -541,9 +541,8 @@ def _shared_key_settings(
 ) -> dict[str, str] | None:
     """obstore's settings for a shared key or a SAS, found the way ``_make_service`` finds them.
 
-    ``None`` when the SDK is needed to tell (Azure AD, omnicloud credentials,
-    ``UseDevelopmentStorage``, a malformed connection string): the store then
-    builds the SDK client at once, as before.
+    ``None`` when the SDK is needed to tell (Azure AD, a malformed connection
+    string): the store then builds the SDK client at once, as before.
     """
     if credentials is not None:
         return _settings_from_credentials(credentials, account_url)
@@ -553,15 +552,18 @@ def _shared_key_settings(
         if env_connection and (account is None or f"AccountName={account};" in env_connection + ";"):
             connection = env_connection
     if connection:
-        fields = dict(part.split("=", 1) for part in connection.split(";") if "=" in part)
-        name = fields.get("AccountName")
-        if not name or fields.get("UseDevelopmentStorage"):
+        from omnicloud.credentials._azure import parse_connection_string
+        from omnicloud.credentials._secret import Secret
+
+        try:
+            parts = parse_connection_string(Secret(connection))
+        except ConfigError:
+            return None  # the SDK reports it, in the words it always did
+        if not parts.account or not parts.blob_endpoint:
             return None
-        endpoint = fields.get("BlobEndpoint") or (
-            f"{fields.get('DefaultEndpointsProtocol', 'https')}://{name}.blob."
-            f"{fields.get('EndpointSuffix', 'core.windows.net')}"
+        return _with_secret(
+            parts.account, parts.blob_endpoint, _reveal(parts.account_key), _reveal(parts.sas_token)
         )
-        return _with_secret(name, endpoint, fields.get("AccountKey"), fields.get("SharedAccessSignature"))
     account = account or os.environ.get("AZURE_STORAGE_ACCOUNT")
     if account is None:
         return None
