@@ -686,8 +686,7 @@ class _StreamedDownload:
             with self.lock:
                 if self.delivering >= len(futures):
                     return True
-            finished, _ = wait(futures, timeout=self._WINDOW / 8, return_when=FIRST_EXCEPTION)
-            if len(finished) == len(futures) or any(f.exception() for f in finished):
+            if _ended_or_failed(futures, self._WINDOW / 8):
                 return False
 
     def _measure(self, futures: list[Future[None]]) -> float | None:
@@ -697,8 +696,7 @@ class _StreamedDownload:
         started = time.monotonic()
         want = len(futures)
         while True:
-            finished, _ = wait(futures, timeout=self._WINDOW / 4, return_when=FIRST_EXCEPTION)
-            if len(finished) == len(futures) or any(f.exception() for f in finished):
+            if _ended_or_failed(futures, self._WINDOW / 4):
                 return None
             elapsed = time.monotonic() - started
             with self.lock:
@@ -797,6 +795,12 @@ class _StreamedDownload:
             if storing is not None:
                 _wait_quietly([storing])  # never release a buffer a write still reads
             ctx.budget.release(2 * CHUNK_SIZE)
+
+
+def _ended_or_failed(futures: list[Future[None]], timeout: float) -> bool:
+    """Wait up to ``timeout``; whether every stream has ended or one has failed."""
+    finished, _ = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+    return len(finished) == len(futures) or any(f.exception() for f in finished)
 
 
 def _same_algorithm(journaled: str | None) -> bool:
