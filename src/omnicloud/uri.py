@@ -30,7 +30,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
@@ -137,7 +137,8 @@ class ObjectURI:
         return self.with_key("")
 
 
-_LOCATOR_FIELDS: Final = ("provider", "bucket", "region", "project", "account", "namespace")
+# Every field but the key, as the dataclass declares them: with_key copies these.
+_LOCATOR_FIELDS: Final = tuple(f.name for f in fields(ObjectURI) if f.name != "key")
 
 
 def parse_uri(text: str | ObjectURI | os.PathLike[str]) -> ObjectURI:
