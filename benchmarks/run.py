@@ -192,19 +192,28 @@ def emulators(names: Sequence[str]) -> Iterator[dict[str, Cloud]]:
             emulator.stop()
 
 
-def make_bucket(cloud: Cloud) -> str:
+@contextmanager
+def _store(cloud: Cloud, uri: str) -> Iterator[Any]:
+    """A store on ``cloud``'s emulator, opened with its environment (restored afterwards)."""
     from omnicloud.storage import open_store
 
-    uri = f"{cloud.scheme}://bench-{uuid.uuid4().hex[:10]}"
     saved = dict(os.environ)
     os.environ.update(cloud.env)
     try:
-        store = open_store(uri)
-        store.create_bucket()  # type: ignore[attr-defined]
-        store.close()
+        store: Any = open_store(uri)
+        try:
+            yield store
+        finally:
+            store.close()
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def make_bucket(cloud: Cloud) -> str:
+    uri = f"{cloud.scheme}://bench-{uuid.uuid4().hex[:10]}"
+    with _store(cloud, uri) as store:
+        store.create_bucket()
     if cloud.scheme == "az":
         cloud.rclone_remote = _rclone_azure_remote(cloud, uri)
     return uri
@@ -353,18 +362,9 @@ _EMULATOR = {"s3": "moto (S3)", "az": "Azurite (Blob)", "gs": "gcp-storage-emula
 
 
 def _empty(cloud: Cloud, bucket: str) -> None:
-    from omnicloud.storage import open_store
-
-    saved = dict(os.environ)
-    os.environ.update(cloud.env)
-    try:
-        store: Any = open_store(bucket)
+    with _store(cloud, bucket) as store:
         for info in list(store.list()):
             store.delete(info.key, missing_ok=True)
-        store.close()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _drop(cloud: Cloud, bucket: str) -> None:
@@ -373,19 +373,12 @@ def _drop(cloud: Cloud, bucket: str) -> None:
     if cloud.scheme != "az":
         return
     from omnicloud.errors import OmniCloudError
-    from omnicloud.storage import open_store
 
-    saved = dict(os.environ)
-    os.environ.update(cloud.env)
     try:
-        store: Any = open_store(bucket)
-        store.delete_bucket(force=True)
-        store.close()
+        with _store(cloud, bucket) as store:
+            store.delete_bucket(force=True)
     except OmniCloudError as err:
         print(f"could not delete {bucket}: {err}", file=sys.stderr)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _reset(cloud: Cloud) -> None:
