@@ -69,11 +69,16 @@ class ObjectInfo:
 
 @dataclass(frozen=True, slots=True)
 class PartInfo:
-    """One uploaded part of a multipart upload."""
+    """One uploaded part of a multipart upload.
+
+    ``checksum`` is what the provider checked the part against, when it takes
+    one (S3's base64 CRC32); a part known only from the journal has none.
+    """
 
     number: int
     etag: str
     size: int
+    checksum: str | None = None
 
 
 @runtime_checkable

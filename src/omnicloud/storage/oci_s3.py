@@ -46,6 +46,8 @@ def open_oci_store(uri: ObjectURI, *, credentials: Any = None, **options: Any) -
                 )
             endpoint = compat_endpoint(uri.namespace, region)
         options.setdefault("addressing_style", "path")
+        # Not every S3-compatible service takes CRC32 part checksums; OCI's is not assumed to.
+        options.setdefault("part_checksums", False)
         return S3Store(
             uri.bucket,
             endpoint_url=endpoint,

@@ -14,14 +14,24 @@ obstore holds no GIL while a request is in flight. obstore signs with the keys
 of the boto3 session and trusts its CA bundle, so both planes act as the same
 identity; everything else (reads, listings, multipart, conditional puts)
 stays on boto3.
+
+Multipart uploads declare CRC32 part checksums, as boto3's own transfer
+manager does: every part carries its CRC32 (zlib, about 2 GiB/s on one core,
+outside the GIL), S3 checks it on arrival and rejects a part damaged on the
+wire, and the finished object has a composite CRC32. ``part_checksums=False``
+turns this off for S3-compatible services that reject checksum headers; the
+OCI S3 API does so by default.
 """
 
 from __future__ import annotations
 
+import base64
+import builtins
 import io
 import os
 import re
 import threading
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +74,7 @@ from omnicloud.uri import ObjectURI
 if TYPE_CHECKING:
     from boto3.session import Session as Boto3Session
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 __all__ = ["S3Store"]
 
@@ -142,6 +153,7 @@ class S3Store(ClosesOnExit):
         "page_size",
         "max_attempts",
         "data_plane",
+        "part_checksums",
     )
 
     min_part_size = 5 * _MiB
@@ -164,6 +176,7 @@ class S3Store(ClosesOnExit):
         page_size: int = 1000,
         max_attempts: int = 3,
         data_plane: str = "auto",
+        part_checksums: bool | str = True,
         display_uri: ObjectURI | None = None,
     ) -> None:
         # S3-compatible services (OCI's S3 API) show the URI the user gave.
@@ -195,6 +208,7 @@ class S3Store(ClosesOnExit):
             max_attempts=max_attempts,
         )
         self._addressing_style = addressing_style
+        self._part_checksums = _flag("part_checksums", part_checksums)
         self._max_attempts = max_attempts
         self._small_puts: Any = None  # the obstore store, made on the first small put
         self._small_puts_lock = threading.Lock()
@@ -458,38 +472,64 @@ class S3Store(ClosesOnExit):
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
     ) -> str:
+        extra: dict[str, Any] = {"ChecksumAlgorithm": "CRC32"} if self._part_checksums else {}
         try:
             response = self._client.create_multipart_upload(
                 Bucket=self._bucket,
                 Key=key,
                 Metadata=normalize_metadata(metadata),
                 ContentType=content_type or "application/octet-stream",
+                **extra,
             )
         except Exception as err:
             self._fail(err, "create_multipart", key)
         return response["UploadId"]
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+        checksum = _crc32(data) if self._part_checksums else None
+        extra: dict[str, Any] = {"ChecksumCRC32": checksum} if checksum else {}
         try:
             response = self._client.upload_part(
-                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
             )
         except Exception as err:
             self._fail(err, "upload_part", key)
-        return PartInfo(number, response["ETag"], len(data))
+        return PartInfo(number, response["ETag"], len(data), checksum)
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
         ordered = sorted(parts, key=lambda p: p.number)
+        if any(p.checksum is None for p in ordered):
+            # Parts sent by an earlier process (a resumed upload): S3 kept their checksums.
+            ordered = self._with_stored_checksums(key, upload_id, ordered)
+        listed: builtins.list[CompletedPartTypeDef] = []
+        for part in ordered:
+            entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
+            if part.checksum:
+                entry["ChecksumCRC32"] = part.checksum
+            listed.append(entry)
         try:
             self._client.complete_multipart_upload(
-                Bucket=self._bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in ordered]},
+                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
             )
         except Exception as err:
             self._fail(err, "complete_multipart", key)
         return self.stat(key)
+
+    def _with_stored_checksums(
+        self, key: str, upload_id: str, parts: Sequence[PartInfo]
+    ) -> builtins.list[PartInfo]:
+        stored: dict[int, str] = {}
+        try:
+            pages = self._client.get_paginator("list_parts").paginate(
+                Bucket=self._bucket, Key=key, UploadId=upload_id
+            )
+            for page in pages:
+                for part in page.get("Parts", []):
+                    if part.get("ChecksumCRC32"):
+                        stored[part["PartNumber"]] = part["ChecksumCRC32"]
+        except Exception as err:
+            self._fail(err, "complete_multipart", key)
+        return [p if p.checksum else PartInfo(p.number, p.etag, p.size, stored.get(p.number)) for p in parts]
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
@@ -554,6 +594,22 @@ class S3Store(ClosesOnExit):
                 return False
             self._fail(err, "bucket_exists")
         return True
+
+
+def _crc32(data: bytes) -> str:
+    """A part's CRC32 as S3 wants it: four big-endian bytes, base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+
+
+def _flag(name: str, value: bool | str) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}", provider="aws")
 
 
 def _size_of(data: bytes | IO[bytes]) -> int | None:
