@@ -37,6 +37,8 @@ def test_a_json_sync_loads_no_rich_no_cost_catalog_and_no_sandbox(tmp_path: Path
     )
     assert (tmp_path / "dst" / "f").read_bytes() == b"1"
     assert _deferred(modules) == []
+    # Typer 0.29 imports pydantic for every option (~0.15 s); pyproject keeps Typer below it.
+    assert "pydantic" not in modules
 
 
 def test_listing_the_commands_loads_neither_the_cost_catalog_nor_the_sandbox() -> None:
@@ -47,3 +49,19 @@ def test_listing_the_commands_loads_neither_the_cost_catalog_nor_the_sandbox() -
 def test_the_cost_commands_help_texts_use_the_catalogs_own_values() -> None:
     assert cost_cli.OVERRIDES_ENV == costs.OVERRIDES_ENV
     assert cost_cli.HOURS_PER_MONTH == costs.HOURS_PER_MONTH
+
+
+def test_a_plain_cp_to_a_pipe_prints_its_line_as_it_is_without_loading_rich(tmp_path: Path) -> None:
+    (tmp_path / "a:smile:.bin").write_bytes(b"12345")
+    modules = _loaded_by_command("cp", str(tmp_path / "a:smile:.bin"), str(tmp_path / "b:smile:.bin"))
+    assert (tmp_path / "b:smile:.bin").read_bytes() == b"12345"
+    assert _deferred(modules) == []
+    code = (
+        "import sys\n"
+        f"sys.argv = ['omnicloud', 'cp', {str(tmp_path / 'a:smile:.bin')!r}, {str(tmp_path / 'c:smile:.bin')!r}]\n"
+        "from omnicloud.cli._app import app\n"
+        "app()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("copied file://") and "c:smile:.bin (5 B)" in done.stdout, done.stdout

@@ -48,6 +48,14 @@ class _DeferredConsole:
         self._console: Console | None = None
 
     def print(self, *objects: Any, **options: Any) -> None:
+        stream = sys.stderr if self._stderr else sys.stdout
+        if options == {"markup": False} and all(isinstance(o, str) for o in objects):
+            if not stream.isatty():
+                # Plain text to a pipe or file: written as it is, without loading Rich
+                # (which would also turn ``:name:`` in a key into an emoji).
+                stream.write(" ".join(objects) + "\n")
+                stream.flush()
+                return
         if self._console is None:
             from rich.console import Console
 
