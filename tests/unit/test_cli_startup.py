@@ -56,9 +56,10 @@ def test_a_plain_cp_to_a_pipe_prints_its_line_as_it_is_without_loading_rich(tmp_
     modules = _loaded_by_command("cp", str(tmp_path / "a:smile:.bin"), str(tmp_path / "b:smile:.bin"))
     assert (tmp_path / "b:smile:.bin").read_bytes() == b"12345"
     assert _deferred(modules) == []
+    argv = ["omnicloud", "cp", str(tmp_path / "a:smile:.bin"), str(tmp_path / "c:smile:.bin")]
     code = (
         "import sys\n"
-        f"sys.argv = ['omnicloud', 'cp', {str(tmp_path / 'a:smile:.bin')!r}, {str(tmp_path / 'c:smile:.bin')!r}]\n"
+        f"sys.argv = {argv!r}\n"
         "from omnicloud.cli._app import app\n"
         "app()\n"
     )
