@@ -57,12 +57,7 @@ def test_a_plain_cp_to_a_pipe_prints_its_line_as_it_is_without_loading_rich(tmp_
     assert (tmp_path / "b:smile:.bin").read_bytes() == b"12345"
     assert _deferred(modules) == []
     argv = ["omnicloud", "cp", str(tmp_path / "a:smile:.bin"), str(tmp_path / "c:smile:.bin")]
-    code = (
-        "import sys\n"
-        f"sys.argv = {argv!r}\n"
-        "from omnicloud.cli._app import app\n"
-        "app()\n"
-    )
+    code = f"import sys\nsys.argv = {argv!r}\nfrom omnicloud.cli._app import app\napp()\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("copied file://") and "c:smile:.bin (5 B)" in done.stdout, done.stdout
