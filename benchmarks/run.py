@@ -112,7 +112,8 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: boo
 
 # This VM reports freed memory to its host ("Free page reporting enabled" at boot, in 8 MiB
 # blocks, after ~2 s): a page freed moments ago is fast to reuse, one reported to the host costs a
-# fault there (~4 ms per MiB written into fresh page cache). Waiting past the reporting delay
+# fault there (~4 ms per MiB written into fresh page cache in calls of 2 MiB or more, which get
+# large folios; omnicloud writes in 1 MiB calls, see WRITE_SLICE in omnicloud.storage._common). Waiting past the reporting delay
 # after each removal gives every tool the same cold memory, instead of favouring whoever runs
 # right after another tool freed its output.
 _PAGE_REPORTING_WAIT = 3.0
@@ -484,12 +485,13 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         "Each tool ran in its own process under `/usr/bin/time` (wall time and peak RSS of that process), "
         "tools interleaved run by run; times are medians. `omnicloud (engine)` is the same process "
         "timing only the transfer (after imports); `omnicloud cp (CLI)` includes starting the "
-        "interpreter (~0.4 s here).",
+        "interpreter (~0.2-0.3 s here).",
         "This machine is shared with other work, so absolute numbers move from run to run; ratios from "
         "the same run are what to compare. Regenerate with `make bench`.",
-        "It is a VM that hands freed memory back to its host, so writing into fresh page cache runs at "
-        "~200-300 MiB/s; after removing each tool's output the run waits 3 s for that memory to go back, "
-        "so every tool starts equally cold.",
+        "It is a VM that hands freed memory back to its host: writing into fresh page cache in calls of "
+        "2 MiB or more runs at ~300 MiB/s (1 MiB calls, which omnicloud makes, at ~3 GiB/s); after "
+        "removing each tool's output the run waits 3 s for that memory to go back, so every tool starts "
+        "equally cold.",
         "",
     ]
     if note:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -18,11 +19,37 @@ __all__ = [
     "check_options",
     "exists_via_stat",
     "normalize_metadata",
+    "pwrite_all",
     "read_body",
+    "write_all",
 ]
 
 # In-memory buffer for open_write before spilling to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
+
+# Files are written in calls of at most 1 MiB. Measured on this VM (Linux 6.18, ext4): 256 MiB
+# into a new file took ~0.9 s in 8 MiB, 4 MiB or 2 MiB write calls (~280 MiB/s) and ~0.08 s in
+# 1 MiB or smaller calls (~3 GiB/s), the same buffer each time. Writes of 2 MiB and up get large
+# page-cache folios, and a VM that hands free memory back to its host pays a host fault for each
+# fresh one (8 MiB writes right after deleting a file of the same size, whose folios were still
+# free here, ran at ~3.4 GiB/s).
+WRITE_SLICE = 1024 * 1024
+
+
+def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` of ``fd``, in calls of at most ``WRITE_SLICE`` bytes."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done : done + WRITE_SLICE], offset + done)
+
+
+def write_all(handle: IO[bytes], data: bytes | bytearray | memoryview) -> int:
+    """``handle.write(data)`` in calls of at most ``WRITE_SLICE`` bytes (see there)."""
+    view = memoryview(data).cast("B")
+    for start in range(0, len(view), WRITE_SLICE):
+        handle.write(view[start : start + WRITE_SLICE])
+    return len(view)
 
 
 class ClosesOnExit:

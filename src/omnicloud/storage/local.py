@@ -31,7 +31,14 @@ from omnicloud.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
 )
-from omnicloud.storage._common import BoundedStream, ClosesOnExit, check_options, normalize_metadata
+from omnicloud.storage._common import (
+    WRITE_SLICE,
+    BoundedStream,
+    ClosesOnExit,
+    check_options,
+    normalize_metadata,
+    write_all,
+)
 from omnicloud.storage._types import (
     ByteRange,
     Deleter,
@@ -52,7 +59,7 @@ __all__ = ["TEMP_MARKER", "LocalStore", "write_attributes"]
 TEMP_MARKER = ".omnicloud-tmp-"
 _XATTR_META = "user.omnicloud.meta."
 _XATTR_CONTENT_TYPE = "user.omnicloud.content_type"
-_COPY_CHUNK = 8 * 1024 * 1024
+_COPY_CHUNK = WRITE_SLICE
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 _S_ISREG = stat_module.S_ISREG
 # (name, entry) for each entry of a directory; directory names end with "/".
@@ -303,7 +310,7 @@ class _TempFileWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         try:
-            return self._handle.write(data)
+            return write_all(self._handle, data)
         except OSError as err:
             self.abort()
             self._on_error(err)

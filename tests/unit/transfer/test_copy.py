@@ -19,7 +19,7 @@ from omnicloud.errors import (
 from omnicloud.storage import DIGEST_METADATA_KEY
 from omnicloud.storage.local import TEMP_MARKER
 from omnicloud.transfer import Journal, TransferOptions, copy
-from omnicloud.transfer._digest import digest_bytes
+from omnicloud.transfer._digest import CHUNK_SIZE, digest_bytes
 
 from .faulty_store import MiB, World, payload
 
@@ -282,13 +282,15 @@ def test_disk_full_during_a_download_is_a_clear_error_and_the_journal_is_kept(
     data = payload(BIG)
     world.store("a").put("big", data)
     real_pwrite = os.pwrite
-    writes = {"n": 0}
+    written = {"bytes": 0}
 
     def full_after_two(fd: int, buf: Any, offset: int) -> int:
-        writes["n"] += 1
-        if writes["n"] > 2:
+        # The disk fills once two chunks' worth of bytes are on it.
+        if written["bytes"] >= 2 * CHUNK_SIZE:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_pwrite(fd, buf, offset)
+        done = real_pwrite(fd, buf, offset)
+        written["bytes"] += done
+        return done
 
     monkeypatch.setattr(os, "pwrite", full_after_two)
     target = tmp_path / "big.bin"
