@@ -113,9 +113,9 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: boo
 # This VM reports freed memory to its host ("Free page reporting enabled" at boot, in 8 MiB
 # blocks, after ~2 s): a page freed moments ago is fast to reuse, one reported to the host costs a
 # fault there (~4 ms per MiB written into fresh page cache in calls of 2 MiB or more, which get
-# large folios; omnicloud writes in 1 MiB calls, see WRITE_SLICE in omnicloud.storage._common). Waiting past the reporting delay
-# after each removal gives every tool the same cold memory, instead of favouring whoever runs
-# right after another tool freed its output.
+# large folios; omnicloud writes in 1 MiB calls, see WRITE_SLICE in omnicloud.storage._common).
+# Waiting past the reporting delay after each removal gives every tool the same cold memory,
+# instead of favouring whoever runs right after another tool freed its output.
 _PAGE_REPORTING_WAIT = 3.0
 
 
