@@ -7,7 +7,8 @@
 
 Every measurement runs the tool in its own process under ``/usr/bin/time``
 (wall time and peak RSS of that process), tools interleaved run by run, and
-writes ``BENCHMARKS.md`` (tables and ratios) and ``benchmarks/results.json``.
+writes ``BENCHMARKS.md`` (tables and ratios) and ``benchmarks/results.json`` (with
+``--output FILE``: FILE and FILE with the suffix ``.json``).
 Peers that are not installed (rclone, obstore, boto3) are skipped with a
 note. The emulators are started here and stopped at the end.
 """
@@ -112,8 +113,8 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: boo
 
 # This VM reports freed memory to its host ("Free page reporting enabled" at boot, in 8 MiB
 # blocks, after ~2 s): a page freed moments ago is fast to reuse, one reported to the host costs a
-# fault there (~4 ms per MiB written into fresh page cache in calls of 2 MiB or more, which get
-# large folios; omnicloud writes in 1 MiB calls, see WRITE_SLICE in omnicloud.storage._common).
+# fault there (~4 ms per MiB written into fresh page cache in large calls, which get large
+# folios; omnicloud writes in 256 KiB calls, see WRITE_SLICE in omnicloud.storage._common).
 # Waiting past the reporting delay after each removal gives every tool the same cold memory,
 # instead of favouring whoever runs right after another tool freed its output.
 _PAGE_REPORTING_WAIT = 3.0
@@ -488,8 +489,8 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         "interpreter (~0.2-0.3 s here).",
         "This machine is shared with other work, so absolute numbers move from run to run; ratios from "
         "the same run are what to compare. Regenerate with `make bench`.",
-        "It is a VM that hands freed memory back to its host: writing into fresh page cache in calls of "
-        "2 MiB or more runs at ~300 MiB/s (1 MiB calls, which omnicloud makes, at ~3 GiB/s); after "
+        "It is a VM that hands freed memory back to its host: writing 1 GiB into fresh page cache in "
+        "8 MiB calls runs at ~250 MiB/s (256 KiB calls, which omnicloud makes, at ~3 GiB/s); after "
         "removing each tool's output the run waits 3 s for that memory to go back, so every tool starts "
         "equally cold.",
         "",
@@ -653,6 +654,12 @@ def main() -> None:
     parser.add_argument("--only", default="local,emulators,small,dry-run", help="comma-separated sections")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="results.json of an earlier run: its sections that --only leaves out go into the report",
+    )
     args = parser.parse_args()
     if not Path("/usr/bin/time").exists():
         sys.exit("benchmarks need GNU time at /usr/bin/time (apt-get install time)")
@@ -666,15 +673,31 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="omnicloud-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
+    note = ""
+    if args.keep is not None:
+        kept = [
+            Result(**{**r, "samples": [Sample(**x) for x in r["samples"]]})
+            for r in json.loads(args.keep.read_text(encoding="utf-8"))
+            if r["section"] not in sections
+        ]
+        results += kept
+        note = (
+            f"Sections {', '.join(sorted({r.section for r in kept}))} come from an earlier run "
+            f"({args.keep.name} of {datetime.fromtimestamp(args.keep.stat().st_mtime, UTC):%Y-%m-%d %H:%M} "
+            "UTC, kept with `--keep`); the others from this one."
+        )
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still write what was measured
 
     def report() -> float:
         elapsed = time.monotonic() - started
-        (HERE / "results.json").write_text(
-            json.dumps([asdict(r) for r in results], indent=1) + "\n", encoding="utf-8"
+        raw = (
+            HERE / "results.json"
+            if args.output == ROOT / "BENCHMARKS.md"
+            else args.output.with_suffix(".json")
         )
-        write_report(results, args.output, quick=quick, elapsed=elapsed)
+        raw.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n", encoding="utf-8")
+        write_report(results, args.output, quick=quick, elapsed=elapsed, note=note)
         return elapsed
 
     try:
@@ -682,26 +705,27 @@ def main() -> None:
             print("local copy ...", flush=True)
             local_copy(work, 256 * MiB if quick else GiB, 2 if quick else 5, results)
             report()
-        needed = [s for s in ("s3", "az", "gs") if sections & {"emulators", "small"}]
-        if needed:
-            with emulators(needed) as clouds:
-                if "small" in sections:
-                    print("small objects ...", flush=True)
-                    small_objects(work, clouds, 1000 if quick else 10_000 if args.full else 2000, results)
-                    report()
-                if "emulators" in sections:
-                    print("emulator transfers ...", flush=True)
-                    sizes = (
-                        {"s3": [64 * MiB], "az": [64 * MiB], "gs": [64 * MiB]}
-                        if quick
-                        else {
-                            "s3": [256 * MiB] + ([GiB] if args.full else []),
-                            "az": [256 * MiB] + ([GiB] if args.full else []),
-                            "gs": [256 * MiB],
-                        }
-                    )
-                    cloud_transfers(work, clouds, sizes, results)
-                    report()
+        # Fresh emulators for each section: a peer that timed out against Azurite in the small-object
+        # section once left it too busy to answer the next section's first request.
+        if "small" in sections:
+            with emulators(("s3", "az")) as clouds:
+                print("small objects ...", flush=True)
+                small_objects(work, clouds, 1000 if quick else 10_000 if args.full else 2000, results)
+                report()
+        if "emulators" in sections:
+            with emulators(("s3", "az", "gs")) as clouds:
+                print("emulator transfers ...", flush=True)
+                sizes = (
+                    {"s3": [64 * MiB], "az": [64 * MiB], "gs": [64 * MiB]}
+                    if quick
+                    else {
+                        "s3": [256 * MiB] + ([GiB] if args.full else []),
+                        "az": [256 * MiB] + ([GiB] if args.full else []),
+                        "gs": [256 * MiB],
+                    }
+                )
+                cloud_transfers(work, clouds, sizes, results)
+                report()
         if "dry-run" in sections:
             print("dry runs ...", flush=True)
             dry_run(work, 10_000 if quick else 100_000, results)

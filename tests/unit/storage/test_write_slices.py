@@ -1,4 +1,4 @@
-"""Files are written in calls of at most 1 MiB (larger calls were ~10x slower on this VM)."""
+"""Files are written in calls of at most WRITE_SLICE bytes (larger calls were ~10x slower on this VM)."""
 
 from __future__ import annotations
 
