@@ -611,23 +611,24 @@ class _Section:
 class _StreamedDownload:
     """Fetch the missing chunks of one object over a few long ranged streams.
 
-    Two streams start (one per contiguous run of missing chunks, or the two
-    halves of one run of at least ``2 * _MIN_SPLIT`` chunks); while the
-    object is moving, another stream is added (taking a waiting run, or the
-    second half of the largest one left) for as long as each addition raises
-    the measured throughput by at least ``_GAIN``, up to ``part_concurrency``
-    streams. A stream that ends takes more work the same way, so no lone
-    straggler finishes the object.
+    One stream starts (one per contiguous run of missing chunks); if its
+    first chunk arrives within ``_QUICK_OPEN``, a second starts at once (the
+    back half of the largest section, when it has at least ``2 * _MIN_SPLIT``
+    chunks). Then, while the object is moving, another stream is added
+    (taking a waiting run, or the second half of the largest one left) for as
+    long as each addition raises the measured throughput by at least
+    ``_GAIN``, up to ``part_concurrency`` streams. A stream that ends takes
+    more work the same way, so no lone straggler finishes the object.
 
     Long ranges cost one request per stream instead of one per part, which
     endpoints that re-read the whole object for each range request (moto) or
-    answer from one thread (Azurite) need. Starting at two streams instead of
-    one saves the measuring window the second would wait for: a 256 MiB
-    download from Azurite took ~0.15-0.3 s less, from moto ~0.1 s more, and
-    real clouds serve one connection slower than the link.
+    answer from one thread (Azurite) need. The quick second stream saves the
+    measuring window it would otherwise wait for (a 256 MiB download from
+    Azurite took ~0.15-0.3 s less); on moto, where a range of a large object
+    is slow to open, starting two at once cost more than it saved.
     """
 
-    _OPENING = 2  # streams to start with, when the object is large enough to split
+    _QUICK_OPEN = 0.25  # seconds: a first chunk this fast opens a second stream at once
     _GAIN = 1.15  # an added stream must raise the rate by 15 %
     _MIN_SPLIT = 4  # chunks: never start a stream for less than 32 MiB
     _WINDOW = 0.4  # seconds of a rate measurement, at least
@@ -663,9 +664,19 @@ class _StreamedDownload:
 
         self.storers = ThreadPoolExecutor(limit, thread_name_prefix="omnicloud-store")
         try:
-            for _ in range(min(self._OPENING, limit)):
-                if not launch():
-                    break
+            opened = time.monotonic()
+            launch()
+            # A second stream at once when the first range opened quickly (Azurite, real clouds).
+            # Where opening a range is slow (moto re-reads the whole object for each one), the
+            # second waits for the first measurement like every stream after it.
+            if (
+                limit > 1
+                and self._warm_up(futures)
+                and time.monotonic() - opened <= self._QUICK_OPEN
+                and launch()
+                and not self._warm_up(futures)
+            ):
+                return
             best = 0.0
             growing = True
             while futures and not all(f.done() for f in futures):

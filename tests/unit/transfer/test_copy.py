@@ -262,6 +262,44 @@ def test_downloads_add_streams_while_that_raises_throughput(
     assert src.calls["open_read"] >= 3
 
 
+@pytest.mark.parametrize(("open_delay", "rate"), [(0.0, 200), (0.4, 40)])
+def test_a_second_stream_opens_at_once_only_where_ranges_open_quickly(
+    open_delay: float,
+    rate: int,
+    world: World,
+    options: TransferOptions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A range that opens within _QUICK_OPEN gets a second stream at once; a slow one waits a window."""
+    from omnicloud.transfer._object_copy import _StreamedDownload
+
+    monkeypatch.setattr(_StreamedDownload, "_MIN_SPLIT", 1)
+    data = payload(64 * MiB)
+    src = world.store("a")
+    src.put("big", data)
+    opened: list[float] = []
+
+    def slow_open(n: int, args: tuple[Any, ...]) -> None:
+        opened.append(time.monotonic())
+        time.sleep(open_delay)
+
+    def slow_read(n: int, args: tuple[Any, ...]) -> None:
+        time.sleep(1 / rate)  # reads come a MiB at a time: ``rate`` MiB/s per stream
+
+    src.faults["open_read"] = slow_open
+    src.faults["read"] = slow_read
+    target = tmp_path / "big.bin"
+    copy("mem://a/big", str(target), options=_with(options, part_concurrency=4), opener=world.opener)
+    assert target.read_bytes() == data
+    assert len(opened) >= 2
+    gap = opened[1] - opened[0]
+    if open_delay:
+        assert gap >= open_delay + _StreamedDownload._WINDOW
+    else:
+        assert gap < _StreamedDownload._QUICK_OPEN + 0.2
+
+
 def test_a_stream_that_ends_takes_half_of_the_largest_section_left() -> None:
     from omnicloud.transfer._object_copy import _Section, _StreamedDownload
 
