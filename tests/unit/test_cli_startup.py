@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from omnicloud import costs
 from omnicloud.cli import cost as cost_cli
 
@@ -61,3 +63,10 @@ def test_a_plain_cp_to_a_pipe_prints_its_line_as_it_is_without_loading_rich(tmp_
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("copied file://") and "c:smile:.bin (5 B)" in done.stdout, done.stdout
+
+
+def test_rich_output_prints_emoji_codes_in_keys_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    from omnicloud.cli._output import _DeferredConsole
+
+    _DeferredConsole(stderr=False).print("[bold]copied[/] a:smile:.bin")
+    assert capsys.readouterr().out == "copied a:smile:.bin\n"

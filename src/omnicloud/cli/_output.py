@@ -59,7 +59,8 @@ class _DeferredConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+            # No emoji codes: a key such as "a:smile:.bin" is printed as it is.
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
         self._console.print(*objects, **options)
 
 
