@@ -681,11 +681,13 @@ def main() -> None:
             if r["section"] not in sections
         ]
         results += kept
-        note = (
-            f"Sections {', '.join(sorted({r.section for r in kept}))} come from an earlier run "
-            f"({args.keep.name} of {datetime.fromtimestamp(args.keep.stat().st_mtime, UTC):%Y-%m-%d %H:%M} "
-            "UTC, kept with `--keep`); the others from this one."
-        )
+        if kept:
+            when = datetime.fromtimestamp(args.keep.stat().st_mtime, UTC)
+            note = (
+                f"Sections {', '.join(sorted({r.section for r in kept}))} come from an earlier run "
+                f"({args.keep.name} of {when:%Y-%m-%d %H:%M} UTC, kept with `--keep`); the others "
+                "from this one."
+            )
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still write what was measured
 
@@ -693,7 +695,7 @@ def main() -> None:
         elapsed = time.monotonic() - started
         raw = (
             HERE / "results.json"
-            if args.output == ROOT / "BENCHMARKS.md"
+            if args.output.resolve() == (ROOT / "BENCHMARKS.md").resolve()
             else args.output.with_suffix(".json")
         )
         raw.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n", encoding="utf-8")

@@ -51,8 +51,7 @@ class _DeferredConsole:
         stream = sys.stderr if self._stderr else sys.stdout
         if options == {"markup": False} and all(isinstance(o, str) for o in objects):
             if not stream.isatty():
-                # Plain text to a pipe or file: written as it is, without loading Rich
-                # (which would also turn ``:name:`` in a key into an emoji).
+                # Plain text to a pipe or file: written as it is, without loading Rich.
                 stream.write(" ".join(objects) + "\n")
                 stream.flush()
                 return
