@@ -19,6 +19,7 @@ __all__ = [
     "check_options",
     "exists_via_stat",
     "normalize_metadata",
+    "obstore_put_info",
     "pwrite_all",
     "read_body",
     "write_all",
@@ -105,6 +106,20 @@ def exists_via_stat(stat: Callable[[str], object], key: str) -> bool:
             raise
         return False
     return True
+
+
+def obstore_put_info(
+    key: str, size: int, result: Mapping[str, Any], metadata: Mapping[str, str], content_type: str | None
+) -> ObjectInfo:
+    """The object an obstore ``put`` wrote: its result holds the etag and, where kept, the version."""
+    return ObjectInfo(
+        key=key,
+        size=size,
+        etag=result.get("e_tag"),
+        metadata=metadata,
+        content_type=content_type,
+        version=result.get("version"),
+    )
 
 
 def read_body(data: bytes | bytearray | memoryview | IO[bytes]) -> bytes:

@@ -35,6 +35,7 @@ from omnicloud.storage._common import (
     check_options,
     exists_via_stat,
     normalize_metadata,
+    obstore_put_info,
 )
 from omnicloud.storage._types import (
     Admin,
@@ -232,14 +233,7 @@ class AzureStore(ClosesOnExit):
             if not isinstance(body, bytes):
                 # The size of a streamed body is known only to the service: one HEAD.
                 return self.stat(key)
-            return ObjectInfo(
-                key=key,
-                size=len(body),
-                etag=result.get("e_tag"),
-                metadata=meta,
-                content_type=ctype,
-                version=result.get("version"),
-            )
+            return obstore_put_info(key, len(body), result, meta, ctype)
         from azure.storage.blob import ContentSettings
 
         try:

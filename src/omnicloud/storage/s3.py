@@ -54,6 +54,7 @@ from omnicloud.storage._common import (
     check_options,
     exists_via_stat,
     normalize_metadata,
+    obstore_put_info,
     read_body,
 )
 from omnicloud.storage._types import (
@@ -346,14 +347,7 @@ class S3Store(ClosesOnExit):
             )
         except Exception as err:
             self._fail(err, "put", key)
-        return ObjectInfo(
-            key=key,
-            size=len(data),
-            etag=result.get("e_tag"),
-            metadata=meta,
-            content_type=content_type,
-            version=result.get("version"),
-        )
+        return obstore_put_info(key, len(data), result, meta, content_type)
 
     def _obstore(self) -> Any:
         with self._small_puts_lock:
