@@ -1,8 +1,8 @@
 """Azure with a shared key or a SAS: obstore moves the bytes and the SDK stays unloaded.
 
 ``azure.storage.blob`` takes ~0.4 s to import; a store that only reads and
-writes blobs (and stats them) must not pay it. Control-plane calls still use
-the SDK, which then loads on first use.
+writes blobs (and stats them), staged blocks included, must not pay it.
+Control-plane calls still use the SDK, which then loads on first use.
 """
 
 from __future__ import annotations
@@ -11,11 +11,19 @@ import os
 import subprocess
 import sys
 import uuid
+from typing import Any
+from urllib.parse import parse_qs, quote
 
 import pytest
 
-from omnicloud.errors import NotFoundError
-from omnicloud.storage import open_store
+from omnicloud.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+)
+from omnicloud.sandbox import AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, Emulator
+from omnicloud.storage import PartInfo, open_store
 
 _SCRIPT = """
 import sys
@@ -27,6 +35,16 @@ assert (info.size, info.metadata["owner"]) == (1000, "data"), info
 assert store.get("k.bin", range=(10, 20)) == b"x" * 10
 with store.open_read("k.bin") as reader:
     assert reader.read() == b"x" * 1000
+# Staged blocks are signed requests of their own; keys that need escaping included.
+for key in ("big/a b+c=d&e?.bin", "ünï/çödé.bin", "pct%20literal.bin"):
+    upload = store.create_multipart(key, metadata={"owner": "data"}, content_type="text/plain")
+    parts = [store.upload_part(key, upload, n, bytes([n]) * 2000) for n in (2, 1, 3)]
+    done = store.complete_multipart(key, upload, parts)
+    seen = store.stat(key)
+    assert store.get(key) == b"\x01" * 2000 + b"\x02" * 2000 + b"\x03" * 2000
+    assert (done.size, done.etag, done.last_modified) == (6000, seen.etag, seen.last_modified), (done, seen)
+    assert (done.metadata, done.content_type) == (seen.metadata, seen.content_type)
+    assert (done.metadata, done.content_type) == ({"owner": "data"}, "text/plain")
 print("sdk loaded:", "azure.storage.blob" in sys.modules)
 """
 
@@ -50,3 +68,59 @@ def test_stat_of_a_blob_in_a_missing_container_still_names_the_container(sandbox
     store = open_store(f"az://oc-missing-{uuid.uuid4().hex[:10]}")
     with pytest.raises(NotFoundError, match="container does not exist"):
         store.stat("k.bin")  # type: ignore[attr-defined]
+
+
+def test_staged_blocks_with_a_sas_token_and_their_errors_never_show_it(azurite: Emulator) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+    container = f"oc-dp-{uuid.uuid4().hex[:10]}"
+    BlobServiceClient.from_connection_string(azurite.env["AZURE_STORAGE_CONNECTION_STRING"]).create_container(
+        container
+    )
+    sas = generate_container_sas(
+        AZURITE_ACCOUNT,
+        container,
+        account_key=AZURITE_ACCOUNT_KEY,
+        permission=ContainerSasPermissions(read=True, write=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    signature = parse_qs(sas)["sig"][0]
+    store: Any = open_store(
+        f"azure://{AZURITE_ACCOUNT}/{container}",
+        parameters={"auth": "sas", "sas_token": sas, "endpoint": f"{azurite.endpoint}/{AZURITE_ACCOUNT}"},
+    )
+    upload = store.create_multipart("big.bin")
+    parts = [store.upload_part("big.bin", upload, n, b"%d" % n * 1000) for n in (1, 2)]
+    assert store.complete_multipart("big.bin", upload, parts).size == 2000
+    assert store.get("big.bin") == b"1" * 1000 + b"2" * 1000
+
+    # A commit naming a block never staged is refused by Azure; the SAS is in no message.
+    unknown = store.create_multipart("other.bin")
+    with pytest.raises(PreconditionFailedError, match="InvalidBlockList") as caught:
+        store.complete_multipart("other.bin", unknown, [PartInfo(1, "x", 10)])
+    assert caught.value.op == "complete_multipart"
+    # Without write permission the same requests are refused, and say so.
+    read_only = generate_container_sas(
+        AZURITE_ACCOUNT,
+        container,
+        account_key=AZURITE_ACCOUNT_KEY,
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    reader: Any = open_store(
+        f"azure://{AZURITE_ACCOUNT}/{container}",
+        parameters={
+            "auth": "sas",
+            "sas_token": read_only,
+            "endpoint": f"{azurite.endpoint}/{AZURITE_ACCOUNT}",
+        },
+    )
+    with pytest.raises((PermissionDeniedError, AuthenticationError)) as denied:
+        reader.upload_part("big.bin", reader.create_multipart("big.bin"), 1, b"x")
+    read_signature = parse_qs(read_only)["sig"][0]
+    for shown in (str(caught.value), repr(caught.value), str(denied.value), repr(store), repr(reader)):
+        assert signature not in shown and quote(signature, safe="") not in shown
+        assert read_signature not in shown and quote(read_signature, safe="") not in shown
+    assert denied.value.__cause__ is None and caught.value.__cause__ is None
