@@ -1,9 +1,12 @@
-"""Azure Blob Storage through the official ``azure-storage-blob`` client.
+"""Azure Blob Storage: obstore and two signed requests for the bytes, ``azure-storage-blob`` for the rest.
 
 The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
 options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
 reached) or ``AZURE_STORAGE_ACCOUNT``. Multipart uploads are Azure's staged
 blocks: a block list committed at the end, so nothing is visible until then.
+With a shared key or a SAS, gets, puts and stats go through obstore and
+staged blocks through ``_azure_blocks``; the SDK is loaded only for listings
+and other control-plane calls, and for everything with Azure AD credentials.
 """
 
 from __future__ import annotations
