@@ -45,6 +45,11 @@ for key in ("big/a b+c=d&e?.bin", "ünï/çödé.bin", "pct%20literal.bin"):
     assert (done.size, done.etag, done.last_modified) == (6000, seen.etag, seen.last_modified), (done, seen)
     assert (done.metadata, done.content_type) == (seen.metadata, seen.content_type)
     assert (done.metadata, done.content_type) == ({"owner": "data"}, "text/plain")
+# Listings (flat and delimited) carry metadata and content types, and no SDK either.
+listed = {info.key: info for info in store.list("")}
+assert listed["k.bin"].metadata == {"owner": "data"} and listed["k.bin"].etag == info.etag, listed["k.bin"]
+assert listed["big/a b+c=d&e?.bin"].content_type == "text/plain"
+assert [(i.key, i.is_prefix) for i in store.list("", delimiter="/")][:2] == [("big/", True), ("k.bin", False)]
 print("sdk loaded:", "azure.storage.blob" in sys.modules)
 """
 
@@ -119,8 +124,13 @@ def test_staged_blocks_with_a_sas_token_and_their_errors_never_show_it(azurite: 
     )
     with pytest.raises((PermissionDeniedError, AuthenticationError)) as denied:
         reader.upload_part("big.bin", reader.create_multipart("big.bin"), 1, b"x")
+    with pytest.raises(PermissionDeniedError) as unlisted:
+        list(reader.list("big"))  # no list permission
+    assert unlisted.value.op == "list"
+    assert [info.key for info in store.list("")] == ["big.bin"]
     read_signature = parse_qs(read_only)["sig"][0]
-    for shown in (str(caught.value), repr(caught.value), str(denied.value), repr(store), repr(reader)):
+    shown_texts = (str(caught.value), repr(caught.value), str(denied.value), str(unlisted.value))
+    for shown in (*shown_texts, repr(store), repr(reader)):
         assert signature not in shown and quote(signature, safe="") not in shown
         assert read_signature not in shown and quote(read_signature, safe="") not in shown
     assert denied.value.__cause__ is None and caught.value.__cause__ is None

@@ -4,9 +4,10 @@ The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
 options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
 reached) or ``AZURE_STORAGE_ACCOUNT``. Multipart uploads are Azure's staged
 blocks: a block list committed at the end, so nothing is visible until then.
-With a shared key or a SAS, gets, puts and stats go through obstore and
-staged blocks through ``_azure_blocks``; the SDK is loaded only for listings
-and other control-plane calls, and for everything with Azure AD credentials.
+With a shared key or a SAS, gets, puts and stats go through obstore, and
+staged blocks and listings through ``_azure_rest``; the SDK is loaded only
+for the other control-plane calls, and for everything with Azure AD
+credentials.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage._azure_blocks import BlockRequests, block_requests, status_error
 from omnicloud.storage._azure_obstore import ObstoreBlobs, map_obstore_error, obstore_blobs, obstore_blobs_for
+from omnicloud.storage._azure_rest import BlobRequests, blob_requests, status_error
 from omnicloud.storage._common import (
     ClosesOnExit,
     ErrorMappingStream,
@@ -123,9 +124,10 @@ class AzureStore(ClosesOnExit):
         }
         self._blobs: ObstoreBlobs | None = None
         self._direct: dict[str, str] | None = None
-        # With a shared key or a SAS, obstore moves the bytes, staged blocks are
-        # two signed requests, and the SDK (~0.45 s to import) is loaded only
-        # when a control-plane call (stat, list, copy, containers) first needs it.
+        # With a shared key or a SAS, obstore moves the bytes, staged blocks and
+        # listings are signed requests of our own, and the SDK (~0.45 s to
+        # import) is loaded only when another call (copy, delete, containers,
+        # the stat of a missing blob) first needs it.
         direct = None if data_plane == "sdk" else _shared_key_settings(**self._service_args)
         if direct is not None:
             self._blobs = obstore_blobs(container, direct, retry_total)
@@ -148,11 +150,11 @@ class AzureStore(ClosesOnExit):
         return self._service.get_container_client(self._uri.bucket)
 
     @functools.cached_property
-    def _blocks(self) -> BlockRequests | None:
+    def _rest(self) -> BlobRequests | None:
         if self._direct is None:
             return None
         retry_total = int(self._service_args["retry_total"])
-        return block_requests(self._direct, self._uri, retry_total=retry_total, pool_size=64)
+        return blob_requests(self._direct, self._uri, retry_total=retry_total, pool_size=64)
 
     @classmethod
     def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> AzureStore:
@@ -171,9 +173,9 @@ class AzureStore(ClosesOnExit):
 
     def close(self) -> None:
         # Only what was made: a store that never left the obstore data plane has no SDK client.
-        blocks = self.__dict__.get("_blocks")
-        if blocks is not None:
-            blocks.close()
+        rest = self.__dict__.get("_rest")
+        if rest is not None:
+            rest.close()
         if "_container" in self.__dict__:
             self._container.close()
         if "_service" in self.__dict__:
@@ -290,6 +292,14 @@ class AzureStore(ClosesOnExit):
     # --- Lister --------------------------------------------------------------
 
     def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        rest = self._rest
+        if rest is not None:
+            marker: str | None = None
+            while True:
+                entries, marker = rest.list_page(prefix, delimiter, marker, self._page_size)
+                yield from entries
+                if marker is None:
+                    return
         try:
             if delimiter:
                 pages = self._container.walk_blobs(
@@ -380,9 +390,9 @@ class AzureStore(ClosesOnExit):
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
         block_id = _block_id(upload_id, number)
-        blocks = self._blocks
-        if blocks is not None:
-            blocks.stage(key, block_id, data)
+        rest = self._rest
+        if rest is not None:
+            rest.stage(key, block_id, data)
             return PartInfo(number, block_id, len(data))
         try:
             self._container.get_blob_client(key).stage_block(block_id, data, length=len(data))
@@ -394,11 +404,11 @@ class AzureStore(ClosesOnExit):
         _, content_type, meta = _decode_upload_id(upload_id)
         ordered = sorted(parts, key=lambda p: p.number)
         content_type = content_type or "application/octet-stream"
-        staged = self._blocks
-        if staged is not None:
+        rest = self._rest
+        if rest is not None:
             # What the commit answers, and what was sent, is the whole record: no stat.
             ids = [_block_id(upload_id, p.number) for p in ordered]
-            etag, modified, version = staged.commit(key, ids, metadata=meta, content_type=content_type)
+            etag, modified, version = rest.commit(key, ids, metadata=meta, content_type=content_type)
             return ObjectInfo(
                 key=key,
                 size=sum(p.size for p in ordered),
