@@ -1,8 +1,8 @@
 """Azure with a shared key or a SAS: obstore moves the bytes and the SDK stays unloaded.
 
 ``azure.storage.blob`` takes ~0.4 s to import; a store that only reads and
-writes blobs (and stats them), staged blocks included, must not pay it.
-Control-plane calls still use the SDK, which then loads on first use.
+writes, lists, stats and deletes blobs, staged blocks included, must not pay
+it. Other control-plane calls still use the SDK, which then loads on first use.
 """
 
 from __future__ import annotations
@@ -50,6 +50,25 @@ listed = {info.key: info for info in store.list("")}
 assert listed["k.bin"].metadata == {"owner": "data"} and listed["k.bin"].etag == info.etag, listed["k.bin"]
 assert listed["big/a b+c=d&e?.bin"].content_type == "text/plain"
 assert [(i.key, i.is_prefix) for i in store.list("", delimiter="/")][:2] == [("big/", True), ("k.bin", False)]
+# A missing blob and a missing container are told apart; deletes say whether anything was there.
+from omnicloud.errors import NotFoundError
+absent = open_store(sys.argv[1] + "-absent")
+for missing, words in ((store, "no such object"), (absent, "container does not exist")):
+    try:
+        missing.stat("missing.bin")
+    except NotFoundError as err:
+        assert words in str(err) and err.op == "stat", err
+    else:
+        raise AssertionError("stat of a missing blob answered")
+store.delete("k.bin")
+store.delete("k.bin", missing_ok=True)
+try:
+    store.delete("k.bin")
+except NotFoundError as err:
+    assert "no such object" in str(err) and err.op == "delete", err
+else:
+    raise AssertionError("delete of a missing blob passed")
+assert not store.exists("k.bin")
 print("sdk loaded:", "azure.storage.blob" in sys.modules)
 """
 
@@ -61,7 +80,7 @@ def container(sandbox_env: dict[str, str]) -> str:
     return uri
 
 
-def test_reads_writes_and_stats_do_not_load_the_sdk(container: str) -> None:
+def test_reads_writes_listings_stats_and_deletes_do_not_load_the_sdk(container: str) -> None:
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT, container], capture_output=True, text=True, env=os.environ, timeout=60
     )

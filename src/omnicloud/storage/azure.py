@@ -327,6 +327,13 @@ class AzureStore(ClosesOnExit):
     # --- Deleter, Stat, ServerSideCopy ----------------------------------------
 
     def delete(self, key: str, *, missing_ok: bool = False) -> None:
+        rest = self._rest
+        if rest is not None:
+            if not rest.delete(key) and not missing_ok:
+                raise NotFoundError(
+                    "no such object", op="delete", uri=str(self._uri.with_key(key)), provider="azure"
+                )
+            return
         try:
             self._container.delete_blob(key)
         except Exception as err:
@@ -339,7 +346,10 @@ class AzureStore(ClosesOnExit):
             info = self._blobs.stat(key, lambda err: self._fail_obstore(err, "stat", key))
             if info is not None:
                 return info
-            # Missing: the SDK tells a missing blob from a missing container.
+        rest = self._rest
+        if rest is not None:
+            # Missing: Azure's error code tells a missing blob from a missing container.
+            return rest.head(key)
         try:
             props = self._container.get_blob_client(key).get_blob_properties()
         except Exception as err:
