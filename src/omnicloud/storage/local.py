@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import IO, Any, ClassVar, NoReturn
+from typing import IO, Any, ClassVar, NoReturn, TypeVar
 
 from omnicloud.errors import (
     ConfigError,
@@ -64,6 +64,7 @@ _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 _S_ISREG = stat_module.S_ISREG
 # (name, entry) for each entry of a directory; directory names end with "/".
 _Entries = list[tuple[str, os.DirEntry[str]]]
+_Made = TypeVar("_Made")
 
 
 class LocalStore(ClosesOnExit):
@@ -197,18 +198,57 @@ class LocalStore(ClosesOnExit):
     def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
         if delimiter not in (None, "/"):
             raise ConfigError("local storage lists with delimiter '/' or none")
+        start = self._walk_start(prefix)
+        if start is not None:
+            yield from self._walk(*start, prefix, delimiter, _listed_info)
+
+    def list_in_child(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """What ``list(prefix)`` yields, walked by a forked child process while this one works on.
+
+        For callers that consume another listing at the same time (a sync
+        plan walks both sides): the child's system calls run on another core.
+        Where forking is not safe (see ``_forked``), this is ``list(prefix)``.
+        """
+        from omnicloud.storage._forked import can_fork, forked_batches
+
+        if not can_fork():
+            yield from self.list(prefix)
+            return
+        start = self._walk_start(prefix)
+        if start is None:
+            return
+        for batch in forked_batches(lambda: self._walk(*start, prefix, None, _record)):
+            for key, size, mtime_ns, mtime, metadata, content_type in batch:
+                yield ObjectInfo(
+                    key=key,
+                    size=size,
+                    etag=_etag(mtime_ns, size),
+                    last_modified=datetime.fromtimestamp(mtime, UTC),
+                    metadata=metadata or _NO_METADATA,
+                    content_type=content_type,
+                )
+
+    def _walk_start(self, prefix: str) -> tuple[str, str] | None:
+        """The directory a listing of ``prefix`` starts in and its key, or None if there is none."""
         start_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         base = self.path(start_dir) if start_dir else self.root
         if not base.is_dir():
-            return
-        yield from self._walk(str(base), start_dir + "/" if start_dir else "", prefix, delimiter)
+            return None
+        return str(base), start_dir + "/" if start_dir else ""
 
-    def _walk(self, directory: str, dir_key: str, prefix: str, delimiter: str | None) -> Iterator[ObjectInfo]:
+    def _walk(
+        self,
+        directory: str,
+        dir_key: str,
+        prefix: str,
+        delimiter: str | None,
+        make: Callable[[str, str, os.stat_result, str], _Made],
+    ) -> Iterator[_Made | ObjectInfo]:
         # Depth first with an explicit stack of sorted directory listings, so
         # each entry passes through one generator however deep the tree is.
         # Per file: one stat and one listxattr (plus a getxattr per omnicloud
         # attribute present); no pathlib, and the content type guessed once
-        # per extension.
+        # per extension. ``make`` builds what is yielded per file.
         guess = _ContentTypeGuesser()
         stack: list[tuple[Iterator[tuple[str, os.DirEntry[str]]], str]] = [
             (iter(self._sorted_entries(directory, dir_key)), dir_key)
@@ -234,7 +274,7 @@ class LocalStore(ClosesOnExit):
                 except FileNotFoundError:
                     continue
                 if _S_ISREG(st.st_mode):
-                    yield _listed_info(key, entry.path, st, guess(key, name))
+                    yield make(key, entry.path, st, guess(key, name))
             else:
                 stack.pop()
 
@@ -387,12 +427,16 @@ def _read_attributes(path: str) -> tuple[Mapping[str, str], str | None]:
     return metadata, content_type
 
 
+def _etag(mtime_ns: int, size: int) -> str:
+    return f'"{mtime_ns:x}-{size:x}"'
+
+
 def _listed_info(key: str, path: str, st: os.stat_result, guessed_type: str) -> ObjectInfo:
     metadata, content_type = _read_attributes(path)
     return ObjectInfo(
         key=key,
         size=st.st_size,
-        etag=f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+        etag=_etag(st.st_mtime_ns, st.st_size),
         last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
         metadata=metadata,
         content_type=content_type or guessed_type,
@@ -439,3 +483,19 @@ def _map_os_error(err: OSError, op: str, uri: str) -> OmniCloudError:
     if err.errno == errno.ENOSPC:
         return OmniCloudError("no space left on device", op=op, uri=uri, provider="local")
     return OmniCloudError(f"{op} failed: {reason}", op=op, uri=uri, provider="local")
+
+
+# What the child of ``list_in_child`` sends per file: plain values ``marshal`` carries.
+_Record = tuple[str, int, int, float, dict[str, str] | None, str]
+
+
+def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> _Record:
+    metadata, content_type = _read_attributes(path)
+    return (
+        key,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_mtime,
+        dict(metadata) if metadata else None,
+        content_type or guessed_type,
+    )

@@ -111,12 +111,27 @@ def _at_least_as_new(destination: datetime | None, source: datetime | None) -> b
 
 
 def list_relative(
-    lister: Lister, prefix: str, filters: Filters, *, top_level_only: bool = False
+    lister: Lister,
+    prefix: str,
+    filters: Filters,
+    *,
+    top_level_only: bool = False,
+    in_child: bool = False,
 ) -> Iterator[tuple[str, ObjectInfo]]:
-    """Objects below ``prefix`` as ``(relative key, info)``; only the first level with ``top_level_only``."""
+    """Objects below ``prefix`` as ``(relative key, info)``; only the first level with ``top_level_only``.
+
+    ``in_child`` asks a store that can walk a listing in another process
+    (``list_in_child``: local trees, bound by system calls) to do so.
+    """
     cut = len(prefix)
     allows = filters.allows if filters.include or filters.exclude else None
-    for info in lister.list(prefix, delimiter="/" if top_level_only else None):
+    in_other_process = getattr(lister, "list_in_child", None) if in_child and not top_level_only else None
+    listing = (
+        in_other_process(prefix)
+        if in_other_process is not None
+        else lister.list(prefix, delimiter="/" if top_level_only else None)
+    )
+    for info in listing:
         if info.is_prefix:
             continue
         relative = info.key[cut:]
@@ -139,8 +154,10 @@ def plan_actions(
     """Walk both listings together and yield one action per object, skips included."""
     filters = filters or Filters()
     src_iter = list_relative(source, source_prefix, filters, top_level_only=top_level_only)
+    # The destination is walked in another process where it can be (local
+    # trees): its system calls then run beside the source's.
     dst_iter: Iterable[tuple[str, ObjectInfo]] = (
-        list_relative(destination, destination_prefix, filters, top_level_only=top_level_only)
+        list_relative(destination, destination_prefix, filters, top_level_only=top_level_only, in_child=True)
         if destination is not None
         else ()
     )

@@ -130,3 +130,86 @@ def test_write_attributes_then_listing_reads_them_back(store: LocalStore, tmp_pa
     write_attributes(path, {"omnicloud_digest": "sha256:cd"}, "text/x-custom")
     (info,) = store.list()
     assert (info.digest, info.content_type) == ("sha256:cd", "text/x-custom")
+
+
+# --- list_in_child: the same listing, walked by a forked child ---------------------
+
+
+def _children() -> set[int]:
+    import psutil
+
+    return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
+def _tree(store: LocalStore, tmp_path: Path) -> None:
+    store.put("t/a.csv", b"1,2\n", content_type="text/csv")
+    store.put("t/b/deep/c.bin", b"x" * 10)
+    for i in range(2500):  # more than one batch
+        (tmp_path / "t" / "many").mkdir(exist_ok=True)
+        (tmp_path / "t" / "many" / f"f{i:05d}").write_bytes(b"." * (i % 7))
+    if _has_user_xattrs(tmp_path):
+        store.put("t/b/meta.txt", b"m", metadata={"omnicloud_digest": "blake3-c8m:ab", "owner": "me"})
+
+
+@pytest.mark.parametrize("prefix", ["", "t/", "t/b/", "t/ma", "t/many/f0001", "absent/"])
+def test_a_listing_walked_in_a_child_equals_the_listing(
+    store: LocalStore, tmp_path: Path, prefix: str
+) -> None:
+    _tree(store, tmp_path)
+    before = _children()
+    walked = list(store.list_in_child(prefix))
+    assert walked == list(store.list(prefix))
+    assert _children() == before  # the child was waited for
+    if prefix == "t/":
+        assert len(walked) >= 2502
+
+
+def test_closing_a_listing_walked_in_a_child_early_stops_the_child(store: LocalStore, tmp_path: Path) -> None:
+    _tree(store, tmp_path)
+    before = _children()
+    listing = store.list_in_child("t/")
+    assert next(listing).key == "t/a.csv"
+    assert len(_children() - before) == 1
+    listing.close()
+    assert _children() == before
+
+
+def test_an_error_in_the_child_is_raised_here_as_the_listing_raises_it(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    from omnicloud.errors import OmniCloudError
+
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "a").write_bytes(b"a")
+    (tmp_path / "loop" / "self").symlink_to("self")
+    with pytest.raises(OmniCloudError) as direct:
+        list(store.list("loop/"))
+    with pytest.raises(OmniCloudError) as walked:
+        list(store.list_in_child("loop/"))
+    assert type(walked.value) is type(direct.value)
+    assert (str(walked.value), walked.value.op, walked.value.uri) == (
+        str(direct.value),
+        direct.value.op,
+        direct.value.uri,
+    )
+
+
+def test_with_other_threads_running_the_listing_is_walked_here(
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    _tree(store, tmp_path)
+
+    def no_fork() -> int:
+        raise AssertionError("forked while another thread was running")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert list(store.list_in_child("t/")) == list(store.list("t/"))
+    finally:
+        release.set()
+        other.join()
