@@ -1,13 +1,13 @@
-"""Azure Blob Storage: obstore and two signed requests for the bytes, ``azure-storage-blob`` for the rest.
+"""Azure Blob Storage: obstore and requests of our own for the data plane, ``azure-storage-blob`` for the rest.
 
 The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
 options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
 reached) or ``AZURE_STORAGE_ACCOUNT``. Multipart uploads are Azure's staged
 blocks: a block list committed at the end, so nothing is visible until then.
 With a shared key or a SAS, gets, puts and stats go through obstore, and
-staged blocks and listings through ``_azure_rest``; the SDK is loaded only
-for the other control-plane calls, and for everything with Azure AD
-credentials.
+staged blocks, listings and deletes through ``_azure_rest``; the SDK is
+loaded only for server-side copies and containers, and for everything with
+Azure AD credentials.
 """
 
 from __future__ import annotations
@@ -124,10 +124,10 @@ class AzureStore(ClosesOnExit):
         }
         self._blobs: ObstoreBlobs | None = None
         self._direct: dict[str, str] | None = None
-        # With a shared key or a SAS, obstore moves the bytes, staged blocks and
-        # listings are signed requests of our own, and the SDK (~0.45 s to
-        # import) is loaded only when another call (copy, delete, containers,
-        # the stat of a missing blob) first needs it.
+        # With a shared key or a SAS, obstore moves the bytes, staged blocks,
+        # listings and deletes are signed requests of our own, and the SDK
+        # (~0.45 s to import) is loaded only when a server-side copy or a
+        # container call first needs it.
         direct = None if data_plane == "sdk" else _shared_key_settings(**self._service_args)
         if direct is not None:
             self._blobs = obstore_blobs(container, direct, retry_total)
