@@ -233,3 +233,24 @@ def test_every_mapped_error_is_an_omnicloud_error_with_op_and_provider(azurite: 
         store.stat("x")
     assert caught.value.op == "stat"
     assert caught.value.provider == "azure"
+
+
+@pytest.mark.parametrize("plane", ["obstore", "sdk"])
+def test_an_account_key_that_is_not_base64_is_a_clear_error_that_does_not_echo_it(plane: str) -> None:
+    from omnicloud.errors import ConfigError
+    from omnicloud.storage.azure import AzureStore
+
+    key = "not-base64-secret!!"
+    with pytest.raises(OmniCloudError) as caught:
+        store = AzureStore(
+            "oc-badkey",
+            account="acct",
+            account_key=key,
+            account_url=f"http://127.0.0.1:{_closed_port()}",
+            retry_total=0,
+            data_plane=plane,
+        )
+        store.put("k", b"1")
+    if plane == "obstore":
+        assert isinstance(caught.value, ConfigError)
+    assert key not in str(caught.value) and "None" not in str(caught.value)

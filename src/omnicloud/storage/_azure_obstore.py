@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from omnicloud.errors import (
     AuthenticationError,
+    ConfigError,
     NotFoundError,
     OmniCloudError,
     PermissionDeniedError,
@@ -64,12 +65,18 @@ def obstore_blobs(container: str, settings: Mapping[str, str], retry_total: int)
     host = urlsplit(endpoint).hostname or ""
     if not host.endswith(".blob.core.windows.net"):
         options["endpoint"] = endpoint
-    store = ObAzure(
-        container,
-        client_options={"allow_http": endpoint.startswith("http://"), "timeout": timedelta(seconds=120)},
-        retry_config={"max_retries": retry_total, "retry_timeout": timedelta(seconds=60)},
-        **options,
-    )
+    try:
+        store = ObAzure(
+            container,
+            client_options={"allow_http": endpoint.startswith("http://"), "timeout": timedelta(seconds=120)},
+            retry_config={"max_retries": retry_total, "retry_timeout": timedelta(seconds=60)},
+            **options,
+        )
+    except Exception:
+        # A key that is not base64, a malformed SAS: never echo the text, which may carry it.
+        raise ConfigError(
+            "invalid Azure connection settings (account key or SAS)", provider="azure"
+        ) from None
     return ObstoreBlobs(store)
 
 

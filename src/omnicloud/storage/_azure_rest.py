@@ -35,6 +35,7 @@ from xml.etree import ElementTree
 
 from omnicloud.errors import (
     AuthenticationError,
+    ConfigError,
     NotFoundError,
     OmniCloudError,
     PermissionDeniedError,
@@ -68,7 +69,7 @@ _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 def blob_requests(
     settings: Mapping[str, str], container: ObjectURI, *, retry_total: int, pool_size: int
 ) -> BlobRequests | None:
-    """Staged-block requests from obstore's settings (account, endpoint, key or SAS), if urllib3 is here."""
+    """Blob requests from obstore's settings (account, endpoint, key or SAS), if urllib3 is here."""
     try:
         import urllib3  # noqa: F401
     except ImportError:
@@ -105,13 +106,18 @@ class BlobRequests:
         self._container_url = f"{endpoint.rstrip('/')}/{quote(container.bucket, safe='')}"
         self._account = account
         self._container = container
-        self._key = base64.b64decode(key) if key else None
+        try:
+            self._key = base64.b64decode(key, validate=True) if key else None
+        except ValueError:
+            raise ConfigError(
+                "the Azure account key is not base64", provider="azure", hint="copy it again from the portal"
+            ) from None
         self._sas = sas.lstrip("?") if sas and not key else None
         retries = urllib3.Retry(
             total=retry_total,
             backoff_factor=0.5,
             status_forcelist=_RETRY_STATUS,
-            allowed_methods=None,  # both calls are idempotent: same block id, same bytes
+            allowed_methods=None,  # every request here is idempotent (a block id names its bytes)
             raise_on_status=False,
         )
         options: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""Azure Blob Storage: obstore and requests of our own for the data plane, ``azure-storage-blob`` for the rest.
+"""Azure Blob Storage: obstore and our own requests for the data plane, the SDK for the rest.
 
 The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
 options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
@@ -690,7 +690,8 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
             "InsufficientAccountPermissions",
         ):
             return PermissionDeniedError(f"access denied ({code})", **fields)
-        return AuthenticationError(f"Azure rejected the credentials ({code or status})", **fields)
+        reason = f" ({code or status})" if code or status else ""
+        return AuthenticationError(f"Azure rejected the credentials{reason}", **fields)
     if isinstance(err, zx.ResourceNotFoundError):
         if code == "ContainerNotFound":
             return NotFoundError("container does not exist", hint="create it with `omnicloud mb`", **fields)
