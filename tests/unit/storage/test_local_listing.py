@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,16 @@ def test_write_attributes_then_listing_reads_them_back(store: LocalStore, tmp_pa
 # --- list_in_child: the same listing, walked by a forked child ---------------------
 
 
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fork even if an earlier test left a thread behind (Dask's offload thread lives on)."""
+    from omnicloud.storage import _forked
+
+    if sys.platform != "linux":
+        pytest.skip("listings are walked in a child on Linux only")
+    monkeypatch.setattr(_forked, "can_fork", lambda: True)
+
+
 def _children() -> set[int]:
     import psutil
 
@@ -164,6 +175,7 @@ def test_a_listing_walked_in_a_child_equals_the_listing(
         assert len(walked) >= 2502
 
 
+@pytest.mark.usefixtures("forks")
 def test_closing_a_listing_walked_in_a_child_early_stops_the_child(store: LocalStore, tmp_path: Path) -> None:
     _tree(store, tmp_path)
     before = _children()
@@ -174,6 +186,7 @@ def test_closing_a_listing_walked_in_a_child_early_stops_the_child(store: LocalS
     assert _children() == before
 
 
+@pytest.mark.usefixtures("forks")
 def test_an_error_in_the_child_is_raised_here_as_the_listing_raises_it(
     store: LocalStore, tmp_path: Path
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,3 +145,36 @@ def test_local_trees_that_record_digests_are_compared_by_digest(tmp_path: Path) 
     assert [(r.destination.rsplit("/", 2)[-2:], r.reason) for r in changed.results] == [
         (["d0", "f000.txt"], "digest")
     ]
+
+
+_PLAN_IN_CHILDREN = """
+import sys, psutil
+from omnicloud.storage import open_store
+from omnicloud.transfer._plan import plan_actions
+src, dst = sys.argv[1], sys.argv[2]
+before = {p.pid for p in psutil.Process().children()}
+source, destination = open_store("file://" + src), open_store("file://" + dst)
+actions = plan_actions(source, src.lstrip("/") + "/", destination, dst.lstrip("/") + "/")
+first = next(actions)
+walking = {p.pid for p in psutil.Process().children()} - before
+rest = list(actions)
+left = {p.pid for p in psutil.Process().children()} - before
+copies = [a.action for a in [first, *rest]].count("copy")
+print(len(walking), len(left), first.relative, copies, len(rest) + 1)
+"""
+
+
+def test_a_plan_of_two_local_trees_walks_each_in_a_child_process_and_waits_for_both(tmp_path: Path) -> None:
+    # In a fresh interpreter: a test process may hold other threads (Dask's), and then nothing forks.
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src, 3000)  # more records than one batch: the children are still there after the first action
+    _tree(dst, 2990)
+    done = subprocess.run(
+        [sys.executable, "-c", _PLAN_IN_CHILDREN, str(src), str(dst)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    walking = 2 if sys.platform == "linux" else 0
+    assert done.stdout.split() == [str(walking), "0", "d0/f000.txt", "10", "3000"]
