@@ -3,10 +3,10 @@
 A listing of a local tree is one ``stat`` and one ``listxattr`` per file;
 planning a sync of two local trees does that for both sides. Python threads
 cannot share that work (the GIL changes hands at every system call, which
-measured slower than one thread), so the destination side is walked by a
-forked child on the other core while this process walks the source. The
-child sends records of plain values (``marshal``: str, int, float, dict,
-None) in batches through a pipe; the parent turns them back into objects.
+measured slower than one thread), so each side is walked by a forked child
+while this process merges the two. A child sends records of plain values
+(``marshal``: str, int, float, dict, None) in batches through a pipe; the
+parent turns them back into objects.
 
 Forking is only done where it is safe and cheap: on Linux, from a process
 with one thread (a fork copies only the calling thread, and locks other

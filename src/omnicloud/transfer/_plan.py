@@ -156,9 +156,9 @@ def plan_actions(
 ) -> Iterator[PlannedAction]:
     """Walk both listings together and yield one action per object, skips included."""
     filters = filters or Filters()
+    # Each side is walked in another process where it can be (local trees):
+    # their system calls then run beside each other and beside the merge.
     src_iter = list_relative(source, source_prefix, filters, top_level_only=top_level_only, in_child=True)
-    # The destination is walked in another process where it can be (local
-    # trees): its system calls then run beside the source's.
     dst_iter: Iterable[tuple[str, ObjectInfo]] = (
         list_relative(destination, destination_prefix, filters, top_level_only=top_level_only, in_child=True)
         if destination is not None
