@@ -97,3 +97,31 @@ def _no_cloud_metadata_probes() -> Iterator[None]:
             os.environ.pop("OMNICLOUD_NO_METADATA", None)
         else:
             os.environ["OMNICLOUD_NO_METADATA"] = previous
+
+
+@pytest.fixture
+def azurite_sas(azurite: Emulator) -> Callable[..., tuple[str, str]]:
+    """``make(container=None, **permissions)``: ``(container, SAS)``; a new container unless one is named."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+    from omnicloud.sandbox import AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY
+
+    service = BlobServiceClient.from_connection_string(azurite.env["AZURE_STORAGE_CONNECTION_STRING"])
+
+    def make(container: str | None = None, **permissions: bool) -> tuple[str, str]:
+        if container is None:
+            container = f"oc-sas-{uuid.uuid4().hex[:10]}"
+            service.create_container(container)
+        sas = generate_container_sas(
+            AZURITE_ACCOUNT,
+            container,
+            account_key=AZURITE_ACCOUNT_KEY,
+            permission=ContainerSasPermissions(**permissions),
+            expiry=datetime.now(UTC) + timedelta(hours=1),
+        )
+        return container, sas
+
+    return make

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -22,7 +23,7 @@ from omnicloud.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
 )
-from omnicloud.sandbox import AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, Emulator
+from omnicloud.sandbox import AZURITE_ACCOUNT, Emulator
 from omnicloud.storage import PartInfo, open_store
 
 _SCRIPT = """
@@ -94,22 +95,10 @@ def test_stat_of_a_blob_in_a_missing_container_still_names_the_container(sandbox
         store.stat("k.bin")  # type: ignore[attr-defined]
 
 
-def test_staged_blocks_with_a_sas_token_and_their_errors_never_show_it(azurite: Emulator) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
-
-    container = f"oc-dp-{uuid.uuid4().hex[:10]}"
-    BlobServiceClient.from_connection_string(azurite.env["AZURE_STORAGE_CONNECTION_STRING"]).create_container(
-        container
-    )
-    sas = generate_container_sas(
-        AZURITE_ACCOUNT,
-        container,
-        account_key=AZURITE_ACCOUNT_KEY,
-        permission=ContainerSasPermissions(read=True, write=True, list=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
+def test_staged_blocks_with_a_sas_token_and_their_errors_never_show_it(
+    azurite: Emulator, azurite_sas: Callable[..., tuple[str, str]]
+) -> None:
+    container, sas = azurite_sas(read=True, write=True, list=True)
     signature = parse_qs(sas)["sig"][0]
     store: Any = open_store(
         f"azure://{AZURITE_ACCOUNT}/{container}",
@@ -126,13 +115,7 @@ def test_staged_blocks_with_a_sas_token_and_their_errors_never_show_it(azurite: 
         store.complete_multipart("other.bin", unknown, [PartInfo(1, "x", 10)])
     assert caught.value.op == "complete_multipart"
     # Without write permission the same requests are refused, and say so.
-    read_only = generate_container_sas(
-        AZURITE_ACCOUNT,
-        container,
-        account_key=AZURITE_ACCOUNT_KEY,
-        permission=ContainerSasPermissions(read=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
+    _, read_only = azurite_sas(container, read=True)
     reader: Any = open_store(
         f"azure://{AZURITE_ACCOUNT}/{container}",
         parameters={

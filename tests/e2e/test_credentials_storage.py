@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 from omnicloud import open_store
 from omnicloud.credentials import StorageSpec
-from omnicloud.sandbox import AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, Emulator, start_moto
+from omnicloud.sandbox import AZURITE_ACCOUNT, Emulator, start_moto
 
 CLI = [sys.executable, "-m", "omnicloud.cli"]
 
@@ -83,22 +83,10 @@ def test_unknown_auth_type_lists_the_valid_ones(clean_env: None) -> None:
     assert "service_account" in str(caught.value)
 
 
-def test_azure_sas_token_reaches_azurite_on_both_data_planes(azurite: Emulator, clean_env: None) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
-
-    container = _bucket()
-    BlobServiceClient.from_connection_string(azurite.env["AZURE_STORAGE_CONNECTION_STRING"]).create_container(
-        container
-    )
-    sas = generate_container_sas(
-        AZURITE_ACCOUNT,
-        container,
-        account_key=AZURITE_ACCOUNT_KEY,
-        permission=ContainerSasPermissions(read=True, write=True, list=True, delete=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
+def test_azure_sas_token_reaches_azurite_on_both_data_planes(
+    azurite: Emulator, clean_env: None, azurite_sas: Callable[..., tuple[str, str]]
+) -> None:
+    container, sas = azurite_sas(read=True, write=True, list=True, delete=True)
     for plane in ("obstore", "sdk"):
         store: Any = open_store(
             f"azure://{AZURITE_ACCOUNT}/{container}",
