@@ -59,7 +59,13 @@ def forked_batches(produce: Callable[[], Iterable[Any]], *, batch: int = 2048) -
         import fcntl
 
         fcntl.fcntl(write_fd, _F_SETPIPE_SZ, _PIPE_SIZE)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # out of processes or memory: the same records, made here
+        os.close(read_fd)
+        os.close(write_fd)
+        yield from _batched(produce(), batch)
+        return
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
         _child(produce, batch, read_fd, write_fd)
     os.close(write_fd)

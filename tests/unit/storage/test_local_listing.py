@@ -226,3 +226,19 @@ def test_with_other_threads_running_the_listing_is_walked_here(
     finally:
         release.set()
         other.join()
+
+
+@pytest.mark.usefixtures("forks")
+def test_when_fork_fails_the_listing_is_walked_here(
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    _tree(store, tmp_path)
+    expected = list(store.list("t/"))
+
+    def no_processes_left() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_processes_left)
+    assert list(store.list_in_child("t/")) == expected
