@@ -548,7 +548,20 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         "objects and dry runs.",
         "",
     ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text("\n".join(lines) + _hand_written(path), encoding="utf-8")
+
+
+HAND_WRITTEN = "## What bounds the targets not met"
+
+
+def _hand_written(path: Path) -> str:
+    """The hand-written section at the end of an earlier report, kept as it is (a run cannot write it)."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    at = old.find(HAND_WRITTEN)
+    return "\n" + old[at:] if at >= 0 else ""
 
 
 def _targets(results: list[Result]) -> list[str]:
