@@ -250,7 +250,7 @@ class BlobRequests:
         if self._key is not None:
             headers["Authorization"] = self._authorization(method, url, query, headers)
         else:
-            text = f"{self._sas}&{text}"
+            text = f"{self._sas}&{text}" if text else f"{self._sas}"
         fields: dict[str, Any] = {
             "op": op,
             "uri": str(self._container.with_key(shown_key if key is None else key)),

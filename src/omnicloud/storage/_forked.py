@@ -117,7 +117,7 @@ def _child(
         except Exception as err:
             try:
                 payload = pickle.dumps(err)
-                pickle.loads(payload)  # one that cannot come back whole is sent as text
+                pickle.loads(payload)  # one that cannot be rebuilt here is replaced below
             except Exception:
                 payload = pickle.dumps(OmniCloudError(f"listing failed: {type(err).__name__}", op="list"))
             _send(write_fd, _ERROR, payload)
