@@ -99,11 +99,14 @@ def busy_endpoint() -> Iterator[str]:
 
 @pytest.mark.parametrize("name", CLOUDS)
 def test_unreachable_endpoint_is_a_transient_error_naming_the_object(name: str) -> None:
+    before = set(threading.enumerate())
     store = _open_cloud(name, f"http://127.0.0.1:{_closed_port()}")
     with pytest.raises(TransientError) as caught:
         store.get("some/key")
     assert caught.value.retryable
     assert "some/key" in str(caught.value)
+    # Nothing keeps trying behind the caller's back (google-cloud-storage's bucket-metadata thread did).
+    assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
 
 
 @pytest.mark.parametrize("name", CLOUDS)

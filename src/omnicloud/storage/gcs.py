@@ -361,9 +361,15 @@ def _make_client(project: str | None, endpoint: str | None, credentials: Any) ->
         creds = AnonymousCredentials()  # type: ignore[no-untyped-call]
     project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or ("omnicloud-emulator" if creds else None)
     try:
-        return storage.Client(project=project, credentials=creds, client_options=client_options)
+        client = storage.Client(project=project, credentials=creds, client_options=client_options)
     except Exception as err:
         raise _map_error(err, "connect", None) from err
+    # google-cloud-storage 3.x sends an extra GET of each bucket it first touches, from a
+    # daemon thread, for tracing attributes; against an unreachable endpoint that thread
+    # kept retrying after the caller's error. Nothing here uses those attributes.
+    if getattr(client, "_bucket_metadata_cache", None) is not None:
+        client._bucket_metadata_cache = None
+    return client
 
 
 def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
