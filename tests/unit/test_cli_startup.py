@@ -70,3 +70,17 @@ def test_rich_output_prints_emoji_codes_in_keys_as_they_are(capsys: pytest.Captu
 
     _DeferredConsole(stderr=False).print("[bold]copied[/] a:smile:.bin")
     assert capsys.readouterr().out == "copied a:smile:.bin\n"
+
+
+def test_python_dash_m_omnicloud_is_the_command_line(tmp_path: Path) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"abc")
+    done = subprocess.run(
+        [sys.executable, "-m", "omnicloud", "cp", str(source), str(tmp_path / "b.txt"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "b.txt").read_bytes() == b"abc"
+    assert '"size": 3' in done.stdout
