@@ -190,15 +190,13 @@ class BlobRequests:
             version=headers.get("x-ms-version-id"),
         )
 
-    def delete(self, key: str) -> bool:
-        """Delete Blob: ``True`` if it was there, ``False`` if the blob (not the container) was missing."""
+    def delete(self, key: str, *, missing_ok: bool) -> None:
+        """Delete Blob; with ``missing_ok`` a missing blob (not a missing container) is no error."""
         try:
             self._send("DELETE", key, {}, {}, b"", "delete")
         except NotFoundError as err:
-            if err.message.startswith("container"):
+            if not missing_ok or err.message.startswith("container"):
                 raise
-            return False
-        return True
 
     def list_page(
         self, prefix: str, delimiter: str | None, marker: str | None, page_size: int

@@ -329,10 +329,7 @@ class AzureStore(ClosesOnExit):
     def delete(self, key: str, *, missing_ok: bool = False) -> None:
         rest = self._rest
         if rest is not None:
-            if not rest.delete(key) and not missing_ok:
-                raise NotFoundError(
-                    "no such object", op="delete", uri=str(self._uri.with_key(key)), provider="azure"
-                )
+            rest.delete(key, missing_ok=missing_ok)
             return
         try:
             self._container.delete_blob(key)
