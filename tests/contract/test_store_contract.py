@@ -15,6 +15,7 @@ from omnicloud.storage import (
     Admin,
     Deleter,
     Lister,
+    MetadataOnComplete,
     Multipart,
     Reader,
     ServerSideCopy,
@@ -293,6 +294,22 @@ def test_multipart_upload_assembles_parts_in_number_order(store: Any) -> None:
     assert info.size == 2 * part_size + 1000
     assert store.get("mp/object") == first + second + last
     assert store.stat("mp/object").digest == "sha256:ef"
+
+
+def test_metadata_given_at_completion_is_added_to_what_the_upload_started_with(store: Any) -> None:
+    if not isinstance(store, MetadataOnComplete):
+        pytest.skip(f"{type(store).__name__} takes metadata when an upload starts")
+    upload = store.create_multipart("mp/late", metadata={"Owner": "ops", "stage": "one"}, content_type="text/x")
+    parts = [store.upload_part("mp/late", upload, 1, b"late metadata")]
+    info = store.complete_multipart_with_metadata(
+        "mp/late", upload, parts, {"stage": "two", "omnicloud_digest": "sha256:0a"}
+    )
+    expected = {"owner": "ops", "stage": "two", "omnicloud_digest": "sha256:0a"}
+    assert info.metadata == expected
+    assert info.digest == "sha256:0a"
+    stat = store.stat("mp/late")
+    assert (stat.metadata, stat.content_type) == (expected, "text/x")
+    assert store.get("mp/late") == b"late metadata"
 
 
 def test_aborted_multipart_upload_leaves_no_object(store: Any) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "Admin",
     "Deleter",
     "Lister",
+    "MetadataOnComplete",
     "Multipart",
     "ObjectInfo",
     "PartInfo",
@@ -232,6 +233,23 @@ class Multipart(Protocol):
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo: ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class MetadataOnComplete(Protocol):
+    """A multipart store that takes the object's metadata when the upload completes.
+
+    Azure's Put Block List carries the metadata; S3 and OCI take it when the
+    upload starts. With this, the transfer engine hashes the parts as they
+    are sent and records the digest at the end, instead of reading the
+    source once more before the first part.
+    """
+
+    def complete_multipart_with_metadata(
+        self, key: str, upload_id: str, parts: Sequence[PartInfo], metadata: Mapping[str, str]
+    ) -> ObjectInfo:
+        """``complete_multipart``, with ``metadata`` added to what the upload started with (and winning)."""
+        ...
 
 
 @runtime_checkable

@@ -408,7 +408,14 @@ class AzureStore(ClosesOnExit):
         return PartInfo(number, block_id, len(data))
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
-        _, content_type, meta = _decode_upload_id(upload_id)
+        return self.complete_multipart_with_metadata(key, upload_id, parts, {})
+
+    def complete_multipart_with_metadata(
+        self, key: str, upload_id: str, parts: Sequence[PartInfo], metadata: Mapping[str, str]
+    ) -> ObjectInfo:
+        # Put Block List carries the metadata, so it can be decided at the end.
+        _, content_type, started = _decode_upload_id(upload_id)
+        meta = {**started, **normalize_metadata(metadata)}
         ordered = sorted(parts, key=lambda p: p.number)
         content_type = content_type or "application/octet-stream"
         rest = self._rest

@@ -21,10 +21,13 @@ Every route ends with the canonical digest of the bytes actually moved,
 compared with the source's recorded digest when it has one; a mismatch raises
 :class:`~omnicloud.errors.IntegrityError` and the destination is not left
 looking valid (multipart aborted, temporary file removed, single PUT deleted).
-Uploads record the digest in the destination's metadata; since a multipart
-upload takes its metadata when it starts, the digest is known before the
-first part is sent: from the source's metadata, or by hashing a local source
-first (fast), or by a hashing pass over a remote source.
+Uploads record the digest in the destination's metadata. S3 and OCI take a
+multipart upload's metadata when it starts, so there the digest is known
+before the first part is sent: from the source's metadata, or by hashing a
+local source first (fast), or by a hashing pass over a remote source. Azure
+takes it when the upload completes (``MetadataOnComplete``): the parts are
+hashed as they are sent and the digest of what was sent is recorded, so the
+source is read once.
 
 Multipart uploads and ranged downloads journal each finished part or chunk, pinned to
 the source's version, so a rerun after a crash sends only what is missing.
@@ -58,6 +61,7 @@ from omnicloud.errors import (
 from omnicloud.storage import (
     DIGEST_METADATA_KEY,
     Deleter,
+    MetadataOnComplete,
     Multipart,
     ObjectInfo,
     PartInfo,
@@ -363,8 +367,12 @@ class _ObjectCopy:
         key = str(self.destination)
         version = source_version(self.info)
         partial = journal.partial(key) if journal else None
+        # A store that takes metadata at the end gets the digest of the parts
+        # as sent; others need it before the first part (see the docstring).
+        at_end = isinstance(store, MetadataOnComplete)
         done: dict[int, Piece] = {}
         upload_id: str | None = None
+        expected: str | None
         if (
             partial is not None
             and partial.kind == "upload"
@@ -372,8 +380,7 @@ class _ObjectCopy:
             and partial.source_version == version
             and partial.size == self.size
             and partial.upload_id
-            and partial.digest
-            and is_canonical(partial.digest)
+            and (is_canonical(partial.digest) or (at_end and partial.digest is None))
         ):
             upload_id, part_size, expected = partial.upload_id, partial.piece_size, partial.digest
             assert journal is not None
@@ -381,7 +388,7 @@ class _ObjectCopy:
         else:
             if partial is not None and partial.kind == "upload" and partial.upload_id:
                 _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
-            expected = self._upfront_digest()
+            expected = self.expected if at_end else self._upfront_digest()
             part_size = choose_part_size(
                 self.size,
                 ctx.options.part_size,
@@ -393,7 +400,7 @@ class _ObjectCopy:
             upload_id = ctx.call(
                 lambda: store.create_multipart(
                     self.destination.key,
-                    metadata=self._upload_metadata(expected),
+                    metadata=self.metadata if expected is None else self._upload_metadata(expected),
                     content_type=self.content_type,
                 ),
                 str(self.destination),
@@ -450,7 +457,7 @@ class _ObjectCopy:
                 journal.finish_partial(key)
 
         digest = builder.value(self.size)
-        if digest != expected:
+        if expected is not None and digest != expected:
             discard()
             raise IntegrityError(
                 f"digest mismatch: recorded {expected}, the parts sent hash to {digest}",
@@ -460,7 +467,16 @@ class _ObjectCopy:
             )
         self._check_source_unchanged(discard)
         ordered = [parts[n] for n in sorted(parts)]
-        ctx.call(lambda: store.complete_multipart(self.destination.key, active_id, ordered), key)
+        if isinstance(store, MetadataOnComplete):
+            late = store
+            ctx.call(
+                lambda: late.complete_multipart_with_metadata(
+                    self.destination.key, active_id, ordered, self._upload_metadata(digest)
+                ),
+                key,
+            )
+        else:
+            ctx.call(lambda: store.complete_multipart(self.destination.key, active_id, ordered), key)
         if journal is not None:
             journal.finish_partial(key)
         return self.result(digest)
