@@ -299,7 +299,9 @@ def test_multipart_upload_assembles_parts_in_number_order(store: Any) -> None:
 def test_metadata_given_at_completion_is_added_to_what_the_upload_started_with(store: Any) -> None:
     if not isinstance(store, MetadataOnComplete):
         pytest.skip(f"{type(store).__name__} takes metadata when an upload starts")
-    upload = store.create_multipart("mp/late", metadata={"Owner": "ops", "stage": "one"}, content_type="text/x")
+    upload = store.create_multipart(
+        "mp/late", metadata={"Owner": "ops", "stage": "one"}, content_type="text/x"
+    )
     parts = [store.upload_part("mp/late", upload, 1, b"late metadata")]
     info = store.complete_multipart_with_metadata(
         "mp/late", upload, parts, {"stage": "two", "omnicloud_digest": "sha256:0a"}

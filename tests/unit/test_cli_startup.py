@@ -13,14 +13,23 @@ from omnicloud.cli import cost as cost_cli
 
 # Modules a command loads only when it uses them.
 DEFERRED = ("rich", "omnicloud.costs", "omnicloud.sandbox", "omnicloud.credentials")
+# The command line's groups: a command loads its own only.
+GROUPS = {
+    "omnicloud.cli._objects",
+    "omnicloud.cli.transfer",
+    "omnicloud.cli.auth",
+    "omnicloud.cli.cost",
+    "omnicloud.cli.demo",
+    "omnicloud.cli.sandbox",
+}
 
 
 def _loaded_by_command(*argv: str) -> set[str]:
     code = (
         "import sys\n"
         f"sys.argv = ['omnicloud', *{list(argv)!r}]\n"
-        "from omnicloud.cli._app import app\n"
-        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "from omnicloud.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.stdout.write('\\n'.join(sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -46,6 +55,51 @@ def test_a_json_sync_loads_no_rich_no_cost_catalog_and_no_sandbox(tmp_path: Path
 def test_listing_the_commands_loads_neither_the_cost_catalog_nor_the_sandbox() -> None:
     modules = _loaded_by_command("--help")
     assert [m for m in _deferred(modules) if not m.startswith("rich")] == []
+
+
+def test_a_command_builds_only_its_own_group_and_help_lists_every_group(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"1")
+    assert GROUPS & _loaded_by_command("cp", str(tmp_path / "f"), str(tmp_path / "g")) == {
+        "omnicloud.cli.transfer"
+    }
+    assert GROUPS & _loaded_by_command("-v", "ls", str(tmp_path)) == {"omnicloud.cli._objects"}
+    assert GROUPS & _loaded_by_command("cost", "--help") == {"omnicloud.cli.cost"}
+    assert GROUPS & _loaded_by_command("--help") == GROUPS
+    done = subprocess.run(
+        [sys.executable, "-m", "omnicloud", "--help"], capture_output=True, text=True, timeout=60
+    )
+    for command in ("ls", "cat", "rm", "stat", "mb", "rb", "cp", "sync", "verify", "download"):
+        assert f" {command} " in done.stdout, command
+    for group in ("auth", "cost", "demo", "sandbox"):
+        assert f" {group} " in done.stdout, group
+
+
+def test_a_mistyped_command_is_told_apart_with_every_command_known() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "omnicloud", "snyc", "a", "b"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "No such command 'snyc'" in done.stderr and "sync" in done.stderr
+
+
+def test_opening_an_azure_store_loads_the_azure_credential_code_only() -> None:
+    code = (
+        "import os, sys\n"
+        "os.environ['AZURE_STORAGE_ACCOUNT'] = 'devstoreaccount1'\n"
+        "os.environ['AZURE_STORAGE_KEY'] = 'a2V5'\n"
+        "from omnicloud.storage import open_store\n"
+        "open_store('az://container', account_url='http://127.0.0.1:9/devstoreaccount1')\n"
+        "sys.stdout.write('\\n'.join(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = {m for m in done.stdout.split() if m.startswith("omnicloud.credentials._")}
+    assert "omnicloud.credentials._azure" in loaded
+    assert not loaded & {
+        "omnicloud.credentials._aws",
+        "omnicloud.credentials._gcp",
+        "omnicloud.credentials._oci",
+    }
 
 
 def test_the_cost_commands_help_texts_use_the_catalogs_own_values() -> None:

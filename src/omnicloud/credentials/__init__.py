@@ -26,57 +26,68 @@ manifests. No SDK is imported until an adapter (``boto3_session()``,
 is called.
 """
 
-from omnicloud.credentials._aws import (
-    AwsAccessKey,
-    AwsAnonymous,
-    AwsAssumeRole,
-    AwsIamRole,
-    AwsKeys,
-    AwsProfile,
-    AwsWebIdentity,
-    S3CredentialProvider,
-)
-from omnicloud.credentials._azure import (
-    AzureAccountKey,
-    AzureAnonymous,
-    AzureCli,
-    AzureConnectionString,
-    AzureManagedIdentity,
-    AzureSas,
-    AzureServicePrincipal,
-    AzureWorkloadIdentity,
-)
-from omnicloud.credentials._base import (
-    DEFAULT_METADATA_TIMEOUT,
-    DEFAULT_REFRESH_MARGIN,
-    AuthConfig,
-    Credentials,
-)
-from omnicloud.credentials._gcp import (
-    GcpAnonymous,
-    GcpApplicationDefault,
-    GcpServiceAccount,
-    GcpWorkloadIdentity,
-)
-from omnicloud.credentials._oci import (
-    OciInstancePrincipal,
-    OciResourcePrincipal,
-    OciSecurityToken,
-    OciUserPrincipal,
-)
-from omnicloud.credentials._profiles import (
-    EnvReference,
-    FileReference,
-    Profile,
-    Profiles,
-    credentials_for,
-    default_profile_path,
-    load_profiles,
-)
-from omnicloud.credentials._refresh import Expiring, RefreshingValue
-from omnicloud.credentials._resolve import CLOUD_PROVIDERS, CheckResult, auth_types, check_providers, resolve
-from omnicloud.credentials._secret import Secret
-from omnicloud.credentials._spec import StorageSpec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omnicloud.credentials._aws import (
+        AwsAccessKey,
+        AwsAnonymous,
+        AwsAssumeRole,
+        AwsIamRole,
+        AwsKeys,
+        AwsProfile,
+        AwsWebIdentity,
+        S3CredentialProvider,
+    )
+    from omnicloud.credentials._azure import (
+        AzureAccountKey,
+        AzureAnonymous,
+        AzureCli,
+        AzureConnectionString,
+        AzureManagedIdentity,
+        AzureSas,
+        AzureServicePrincipal,
+        AzureWorkloadIdentity,
+    )
+    from omnicloud.credentials._base import (
+        DEFAULT_METADATA_TIMEOUT,
+        DEFAULT_REFRESH_MARGIN,
+        AuthConfig,
+        Credentials,
+    )
+    from omnicloud.credentials._gcp import (
+        GcpAnonymous,
+        GcpApplicationDefault,
+        GcpServiceAccount,
+        GcpWorkloadIdentity,
+    )
+    from omnicloud.credentials._oci import (
+        OciInstancePrincipal,
+        OciResourcePrincipal,
+        OciSecurityToken,
+        OciUserPrincipal,
+    )
+    from omnicloud.credentials._profiles import (
+        EnvReference,
+        FileReference,
+        Profile,
+        Profiles,
+        credentials_for,
+        default_profile_path,
+        load_profiles,
+    )
+    from omnicloud.credentials._refresh import Expiring, RefreshingValue
+    from omnicloud.credentials._resolve import (
+        CLOUD_PROVIDERS,
+        CheckResult,
+        auth_types,
+        check_providers,
+        resolve,
+    )
+    from omnicloud.credentials._secret import Secret
+    from omnicloud.credentials._spec import StorageSpec
+
 
 __all__ = [
     "CLOUD_PROVIDERS",
@@ -124,3 +135,65 @@ __all__ = [
     "load_profiles",
     "resolve",
 ]
+
+# Each name is imported from its module when first used: a command that
+# touches one cloud loads that cloud's credential code only.
+_MODULES = {
+    "AuthConfig": "omnicloud.credentials._base",
+    "AwsAccessKey": "omnicloud.credentials._aws",
+    "AwsAnonymous": "omnicloud.credentials._aws",
+    "AwsAssumeRole": "omnicloud.credentials._aws",
+    "AwsIamRole": "omnicloud.credentials._aws",
+    "AwsKeys": "omnicloud.credentials._aws",
+    "AwsProfile": "omnicloud.credentials._aws",
+    "AwsWebIdentity": "omnicloud.credentials._aws",
+    "AzureAccountKey": "omnicloud.credentials._azure",
+    "AzureAnonymous": "omnicloud.credentials._azure",
+    "AzureCli": "omnicloud.credentials._azure",
+    "AzureConnectionString": "omnicloud.credentials._azure",
+    "AzureManagedIdentity": "omnicloud.credentials._azure",
+    "AzureSas": "omnicloud.credentials._azure",
+    "AzureServicePrincipal": "omnicloud.credentials._azure",
+    "AzureWorkloadIdentity": "omnicloud.credentials._azure",
+    "CLOUD_PROVIDERS": "omnicloud.credentials._resolve",
+    "CheckResult": "omnicloud.credentials._resolve",
+    "Credentials": "omnicloud.credentials._base",
+    "DEFAULT_METADATA_TIMEOUT": "omnicloud.credentials._base",
+    "DEFAULT_REFRESH_MARGIN": "omnicloud.credentials._base",
+    "EnvReference": "omnicloud.credentials._profiles",
+    "Expiring": "omnicloud.credentials._refresh",
+    "FileReference": "omnicloud.credentials._profiles",
+    "GcpAnonymous": "omnicloud.credentials._gcp",
+    "GcpApplicationDefault": "omnicloud.credentials._gcp",
+    "GcpServiceAccount": "omnicloud.credentials._gcp",
+    "GcpWorkloadIdentity": "omnicloud.credentials._gcp",
+    "OciInstancePrincipal": "omnicloud.credentials._oci",
+    "OciResourcePrincipal": "omnicloud.credentials._oci",
+    "OciSecurityToken": "omnicloud.credentials._oci",
+    "OciUserPrincipal": "omnicloud.credentials._oci",
+    "Profile": "omnicloud.credentials._profiles",
+    "Profiles": "omnicloud.credentials._profiles",
+    "RefreshingValue": "omnicloud.credentials._refresh",
+    "S3CredentialProvider": "omnicloud.credentials._aws",
+    "Secret": "omnicloud.credentials._secret",
+    "StorageSpec": "omnicloud.credentials._spec",
+    "auth_types": "omnicloud.credentials._resolve",
+    "check_providers": "omnicloud.credentials._resolve",
+    "credentials_for": "omnicloud.credentials._profiles",
+    "default_profile_path": "omnicloud.credentials._profiles",
+    "load_profiles": "omnicloud.credentials._profiles",
+    "resolve": "omnicloud.credentials._resolve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'omnicloud.credentials' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +182,8 @@ def load_profiles(
         return Profiles(path=shown)
     except OSError as err:
         raise ConfigError(f"cannot read the profile file {shown}: {err.strerror}") from err
+    import tomllib  # only when a profile file exists
+
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
