@@ -251,6 +251,9 @@ class LocalStore(ClosesOnExit):
         stack: list[tuple[Iterator[tuple[str, os.DirEntry[str]]], str]] = [
             (iter(self._sorted_entries(directory, dir_key)), dir_key)
         ]
+        # The directories being walked, by device and inode: symbolic links
+        # are followed, except one back to a directory above it (a loop).
+        walking = [_directory_id(directory)]
         while stack:
             entries, parent_key = stack[-1]
             # Below the prefix's own directory every key has the prefix: no test per file.
@@ -263,26 +266,31 @@ class LocalStore(ClosesOnExit):
                     if delimiter and key.startswith(prefix):
                         yield ObjectInfo(key=key, size=0, is_prefix=True)
                         continue
+                    identity = _directory_id(entry.path)
+                    if identity is None or identity in walking:
+                        continue  # gone since it was listed, or a loop
                     stack.append((iter(self._sorted_entries(entry.path, key)), key))
+                    walking.append(identity)
                     break
                 if not (inside or key.startswith(prefix)):
                     continue
                 try:
                     st = entry.stat()
-                except FileNotFoundError:
-                    continue
+                except OSError as err:
+                    if err.errno in _UNRESOLVED:
+                        continue  # a dangling or looping symbolic link
+                    raise
                 if _S_ISREG(st.st_mode):
                     yield make(key, entry.path, st, guess(key, name))
             else:
                 stack.pop()
+                walking.pop()
 
     def _sorted_entries(self, directory: str, dir_key: str) -> _Entries:
         try:
             with os.scandir(directory) as it:
                 entries = [
-                    (e.name + "/" if e.is_dir(follow_symlinks=True) else e.name, e)
-                    for e in it
-                    if TEMP_MARKER not in e.name
+                    (e.name + "/" if _is_dir(e) else e.name, e) for e in it if TEMP_MARKER not in e.name
                 ]
         except OSError as err:
             if err.errno in (errno.ENOENT, errno.ENOTDIR):
@@ -423,6 +431,26 @@ def _read_attributes(path: str) -> tuple[Mapping[str, str], str | None]:
         elif name == _XATTR_CONTENT_TYPE:
             content_type = os.getxattr(path, name).decode(errors="replace")
     return metadata, content_type
+
+
+# Symbolic links that lead nowhere: skipped in listings, like a file removed while listed.
+_UNRESOLVED = (errno.ENOENT, errno.ELOOP)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether the entry is a directory, or a symbolic link to one."""
+    try:
+        return entry.is_dir()
+    except OSError:  # a link that loops on itself: listed (and skipped) as a file
+        return False
+
+
+def _directory_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _etag(mtime_ns: int, size: int) -> str:

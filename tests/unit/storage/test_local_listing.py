@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import mimetypes
 import os
 import sys
@@ -188,23 +189,51 @@ def test_closing_a_listing_walked_in_a_child_early_stops_the_child(store: LocalS
 
 @pytest.mark.usefixtures("forks")
 def test_an_error_in_the_child_is_raised_here_as_the_listing_raises_it(
-    store: LocalStore, tmp_path: Path
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from omnicloud.errors import OmniCloudError
 
-    (tmp_path / "loop").mkdir()
-    (tmp_path / "loop" / "a").write_bytes(b"a")
-    (tmp_path / "loop" / "self").symlink_to("self")
+    (tmp_path / "bad" / "sub").mkdir(parents=True)
+    (tmp_path / "bad" / "a").write_bytes(b"a")
+    scandir = os.scandir
+
+    def failing_disk(path: str) -> object:  # the child is forked with this in place
+        if str(path).endswith("sub"):
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", failing_disk)
     with pytest.raises(OmniCloudError) as direct:
-        list(store.list("loop/"))
+        list(store.list("bad/"))
     with pytest.raises(OmniCloudError) as walked:
-        list(store.list_in_child("loop/"))
+        list(store.list_in_child("bad/"))
     assert type(walked.value) is type(direct.value)
     assert (str(walked.value), walked.value.op, walked.value.uri) == (
         str(direct.value),
         direct.value.op,
         direct.value.uri,
     )
+
+
+def test_symbolic_links_are_followed_but_a_loop_is_walked_once_and_dead_links_are_skipped(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.txt").write_bytes(b"o")
+    tree = tmp_path / "t"
+    (tree / "d").mkdir(parents=True)
+    (tree / "d" / "f.txt").write_bytes(b"f")
+    (tree / "d" / "up").symlink_to("..")  # back to t/: a loop
+    (tree / "d" / "here").symlink_to(".")  # to itself
+    (tree / "linked").symlink_to(outside)  # another tree: followed
+    (tree / "to-file.txt").symlink_to(tree / "d" / "f.txt")
+    (tree / "dangling").symlink_to(tmp_path / "nowhere")
+    (tree / "self").symlink_to("self")  # loops on itself
+    expected = ["t/d/f.txt", "t/linked/o.txt", "t/to-file.txt"]
+    assert [i.key for i in store.list("t/")] == expected
+    assert [i.key for i in store.list_in_child("t/")] == expected
+    assert [i.key for i in store.list("t/", delimiter="/")] == ["t/d/", "t/linked/", "t/to-file.txt"]
 
 
 def test_with_other_threads_running_the_listing_is_walked_here(
