@@ -81,6 +81,8 @@ class Result:
 
 
 TIMEOUT = 300.0  # seconds one measurement may take before it is recorded as timed out
+LOCAL_ROUNDS = 5  # runs of each tool for the local copy (2 with --quick)
+EMULATOR_ROUNDS = 3  # runs of each tool per emulator case below 1 GiB (1 GiB cases: one)
 
 
 def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: bool = False) -> Sample:
@@ -282,7 +284,7 @@ def local_copy(work: Path, size: int, repeats: int, results: list[Result]) -> No
 
 
 def cloud_transfers(
-    work: Path, clouds: dict[str, Cloud], sizes: dict[str, list[int]], results: list[Result]
+    work: Path, clouds: dict[str, Cloud], sizes: dict[str, list[int]], rounds: int, results: list[Result]
 ) -> None:
     for scheme, cloud in clouds.items():
         for size in sizes.get(scheme, []):
@@ -340,19 +342,27 @@ def cloud_transfers(
                             skipped="cannot reach the GCS emulator (JSON API only; obstore needs XML)",
                         )
                     )
-            for tool, (upload, download, inner) in peers.items():
-                for direction, cmd in (("upload", upload), ("download", download)):
-                    if cmd is None:
-                        continue
-                    settle(back)
-                    entry = Result("emulators", f"{case}, {direction}", tool, size=size)
-                    try:
-                        entry.samples.append(measure(cmd, env, inner=inner))
-                    except RuntimeError as err:
-                        entry.skipped = f"failed: {_last_line(err)}"
-                    results.append(entry)
-                # Emulators keep objects in memory: free each tool's object before the next.
-                _empty(cloud, bucket)
+            entries = {
+                (tool, direction): Result("emulators", f"{case}, {direction}", tool, size=size)
+                for tool in peers
+                for direction in ("upload", "download")
+            }
+            # Rounds of every tool in turn, so a slow spell of the shared machine or of
+            # the emulator falls on all of them alike; 1 GiB cases take one round (minutes each).
+            for _ in range(rounds if size < GiB else 1):
+                for tool, (upload, download, inner) in peers.items():
+                    for direction, cmd in (("upload", upload), ("download", download)):
+                        entry = entries[tool, direction]
+                        if cmd is None or entry.skipped:
+                            continue
+                        settle(back)
+                        try:
+                            entry.samples.append(measure(cmd, env, inner=inner))
+                        except RuntimeError as err:
+                            entry.skipped = f"failed: {_last_line(err)}"
+                    # Emulators keep objects in memory: free each tool's object before the next.
+                    _empty(cloud, bucket)
+            results.extend(entries.values())
             _reset(cloud)
 
 
@@ -484,9 +494,11 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; the whole run took {elapsed / 60:.1f} minutes.",
         "Each tool ran in its own process under `/usr/bin/time` (wall time and peak RSS of that process), "
-        "tools interleaved run by run; times are medians. `omnicloud (engine)` is the same process "
-        "timing only the transfer (after imports); `omnicloud cp (CLI)` includes starting the "
-        "interpreter (~0.2-0.3 s here).",
+        f"tools taking turns run by run; times are medians of {2 if quick else LOCAL_ROUNDS} runs for "
+        f"the local copy, {EMULATOR_ROUNDS} for emulator transfers below 1 GiB and 2 for the local "
+        "dry run; 1 GiB transfers and the small-object runs (minutes each) are single runs. "
+        "`omnicloud (engine)` is the same process timing only the transfer (after imports); "
+        "`omnicloud cp (CLI)` includes starting the interpreter (~0.2 s here).",
         "This machine is shared with other work, so absolute numbers move from run to run; ratios from "
         "the same run are what to compare. Regenerate with `make bench`.",
         "It is a VM that hands freed memory back to its host: writing 1 GiB into fresh page cache in "
@@ -718,7 +730,7 @@ def main() -> None:
     try:
         if "local" in sections:
             print("local copy ...", flush=True)
-            local_copy(work, 256 * MiB if quick else GiB, 2 if quick else 5, results)
+            local_copy(work, 256 * MiB if quick else GiB, 2 if quick else LOCAL_ROUNDS, results)
             report()
         # Fresh emulators for each section: a peer that timed out against Azurite in the small-object
         # section once left it too busy to answer the next section's first request.
@@ -739,7 +751,7 @@ def main() -> None:
                         "gs": [256 * MiB],
                     }
                 )
-                cloud_transfers(work, clouds, sizes, results)
+                cloud_transfers(work, clouds, sizes, EMULATOR_ROUNDS, results)
                 report()
         if "dry-run" in sections:
             print("dry runs ...", flush=True)
