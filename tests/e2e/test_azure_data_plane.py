@@ -89,6 +89,17 @@ def test_reads_writes_listings_stats_and_deletes_do_not_load_the_sdk(container: 
     assert done.stdout.strip() == "sdk loaded: False"
 
 
+@pytest.mark.parametrize("data_plane", ["auto", "sdk"])
+def test_listings_follow_continuation_markers_across_pages(container: str, data_plane: str) -> None:
+    store: Any = open_store(container, page_size=2, data_plane=data_plane)
+    keys = [f"p/{i:02d}{suffix}" for i in range(5) for suffix in ("", "/x")]
+    for key in keys:
+        store.put(key, b"1")
+    assert [info.key for info in store.list("p/")] == sorted(keys)
+    top = [(info.key, info.is_prefix) for info in store.list("p/", delimiter="/")]
+    assert top == [(f"p/{i:02d}{s}", s == "/") for i in range(5) for s in ("", "/")]
+
+
 def test_stat_of_a_blob_in_a_missing_container_still_names_the_container(sandbox_env: dict[str, str]) -> None:
     store = open_store(f"az://oc-missing-{uuid.uuid4().hex[:10]}")
     with pytest.raises(NotFoundError, match="container does not exist"):

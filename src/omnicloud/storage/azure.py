@@ -104,7 +104,7 @@ class AzureStore(ClosesOnExit):
         sas_token: Any = None,
         credentials: Any = None,
         max_concurrency: int = 4,
-        page_size: int = 1000,
+        page_size: int = 5000,
         retry_total: int = 3,
         data_plane: str = "auto",
     ) -> None:
