@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import urllib.request
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -324,9 +324,32 @@ def _listed(item: ElementTree.Element) -> ObjectInfo:
         key=name,
         size=int(found.get("Content-Length") or 0),
         etag=etag,
-        last_modified=parsedate_to_datetime(modified) if modified else None,
+        last_modified=_http_date(modified) if modified else None,
         metadata={} if metadata is None else {child.tag.lower(): child.text or "" for child in metadata},
         content_type=found.get("Content-Type") or None,
         storage_class=found.get("AccessTier") or None,
         version=item.findtext("VersionId") or None,
     )
+
+
+_MONTHS = {
+    "Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
+    "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
+}  # fmt: skip
+
+
+def _http_date(text: str) -> datetime:
+    """``Wed, 25 Nov 2026 10:00:00 GMT`` (the one form Azure sends) in a fraction of ``email.utils``' time.
+
+    A listing parses one per blob; anything else goes to ``parsedate_to_datetime``.
+    """
+    try:
+        _, day, month, year, clock, zone = text.split()
+        hour, minute, second = clock.split(":")
+        if zone == "GMT":
+            return datetime(
+                int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC
+            )
+    except (ValueError, KeyError):
+        pass
+    return parsedate_to_datetime(text)

@@ -92,3 +92,28 @@ def test_statuses_and_error_codes_map_to_omnicloud_errors(
     assert type(error) is expected
     assert words in str(error)
     assert error.retryable == (expected is TransientError)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wed, 25 Nov 2026 10:00:00 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "Mon, 29 Feb 2028 23:59:59 GMT",
+        "Wed, 25 Nov 2026 10:00:00 +0100",  # not Azure's form: the general parser
+    ],
+)
+def test_listed_dates_parse_as_the_email_parser_reads_them(text: str) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from omnicloud.storage._azure_rest import _http_date
+
+    assert _http_date(text) == parsedate_to_datetime(text)
+    assert _http_date(text).utcoffset() == parsedate_to_datetime(text).utcoffset()
+
+
+def test_a_listed_date_that_is_no_date_raises_value_error() -> None:
+    from omnicloud.storage._azure_rest import _http_date
+
+    with pytest.raises(ValueError):
+        _http_date("Wed, 25 Foo 2026 10:00:00 GMT")
