@@ -432,8 +432,8 @@ def small_objects(work: Path, clouds: dict[str, Cloud], count: int, results: lis
             continue
         case = f"{count:,} x 4 KiB on {_EMULATOR[scheme]}"
         for tool in SMALL_TOOLS:
-            # Each tool starts on an empty server: moto slows as it holds more objects (the
-            # second of two 10,000-object uploads measured ~13 % slower, whichever tool ran it).
+            # Each tool starts on an empty server: moto slows as it holds more objects
+            # (omnicloud's 10,000-object upload took 51.6 s first and 65.8 s after rclone's).
             bucket = make_bucket(cloud)
             env = {**cloud.env, "OMNICLOUD_STATE_DIR": str(work / "state")}  # with rclone's new remote
             cmd = _small_command(tool, cloud, tree, bucket)
