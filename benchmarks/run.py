@@ -344,17 +344,18 @@ def cloud_transfers(
                     )
             entries = {
                 (tool, direction): Result("emulators", f"{case}, {direction}", tool, size=size)
-                for tool in peers
-                for direction in ("upload", "download")
+                for tool, (upload, download, _) in peers.items()
+                for direction, cmd in (("upload", upload), ("download", download))
+                if cmd is not None
             }
             # Rounds of every tool in turn, so a slow spell of the shared machine or of
             # the emulator falls on all of them alike; 1 GiB cases take one round (minutes each).
             for _ in range(rounds if size < GiB else 1):
                 for tool, (upload, download, inner) in peers.items():
                     for direction, cmd in (("upload", upload), ("download", download)):
-                        entry = entries[tool, direction]
-                        if cmd is None or entry.skipped:
+                        if cmd is None or entries[tool, direction].skipped:
                             continue
+                        entry = entries[tool, direction]
                         settle(back)
                         try:
                             entry.samples.append(measure(cmd, env, inner=inner))
