@@ -1,7 +1,7 @@
 """omnicloud's transfer engine side by side with the tools people use today, on this machine.
 
-    python benchmarks/run.py            # the default set (~10 minutes on 2 cores)
-    python benchmarks/run.py --quick    # smaller sizes and counts (~2 minutes)
+    python benchmarks/run.py            # the default set (~9 minutes on 2 cores)
+    python benchmarks/run.py --quick    # smaller sizes and counts (~5 minutes)
     python benchmarks/run.py --full     # the issue's full sizes (~30 minutes)
     python benchmarks/run.py --only local,emulators,small,dry-run
 
