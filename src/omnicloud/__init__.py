@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from omnicloud._lazy import lazy_attribute
 from omnicloud.errors import (
     AuthenticationError,
     ConfigError,
@@ -61,9 +62,4 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'omnicloud' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module_name), name)
+    return lazy_attribute(__name__, _LAZY, name)

@@ -26,8 +26,9 @@ manifests. No SDK is imported until an adapter (``boto3_session()``,
 is called.
 """
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from omnicloud._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from omnicloud.credentials._aws import (
@@ -187,12 +188,7 @@ _MODULES = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'omnicloud.credentials' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _MODULES, name)
 
 
 def __dir__() -> list[str]:

@@ -165,7 +165,7 @@ class BlobRequests:
         modified = response.headers.get("Last-Modified")
         return (
             response.headers.get("ETag"),
-            parsedate_to_datetime(modified) if modified else None,
+            _http_date(modified) if modified else None,
             response.headers.get("x-ms-version-id"),
         )
 
@@ -179,7 +179,7 @@ class BlobRequests:
             key=key,
             size=int(headers.get("Content-Length") or 0),
             etag=headers.get("ETag"),
-            last_modified=parsedate_to_datetime(modified) if modified else None,
+            last_modified=_http_date(modified) if modified else None,
             metadata={
                 name[len(prefix) :].lower(): value
                 for name, value in headers.items()

@@ -369,7 +369,7 @@ class _ObjectCopy:
         partial = journal.partial(key) if journal else None
         # A store that takes metadata at the end gets the digest of the parts
         # as sent; others need it before the first part (see the docstring).
-        at_end = isinstance(store, MetadataOnComplete)
+        late = store if isinstance(store, MetadataOnComplete) else None
         done: dict[int, Piece] = {}
         upload_id: str | None = None
         expected: str | None
@@ -380,7 +380,7 @@ class _ObjectCopy:
             and partial.source_version == version
             and partial.size == self.size
             and partial.upload_id
-            and (is_canonical(partial.digest) or (at_end and partial.digest is None))
+            and (is_canonical(partial.digest) or (late is not None and partial.digest is None))
         ):
             upload_id, part_size, expected = partial.upload_id, partial.piece_size, partial.digest
             assert journal is not None
@@ -388,7 +388,7 @@ class _ObjectCopy:
         else:
             if partial is not None and partial.kind == "upload" and partial.upload_id:
                 _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
-            expected = self.expected if at_end else self._upfront_digest()
+            expected = self.expected if late is not None else self._upfront_digest()
             part_size = choose_part_size(
                 self.size,
                 ctx.options.part_size,
@@ -467,8 +467,7 @@ class _ObjectCopy:
             )
         self._check_source_unchanged(discard)
         ordered = [parts[n] for n in sorted(parts)]
-        if isinstance(store, MetadataOnComplete):
-            late = store
+        if late is not None:
             ctx.call(
                 lambda: late.complete_multipart_with_metadata(
                     self.destination.key, active_id, ordered, self._upload_metadata(digest)
