@@ -6,6 +6,12 @@ a hidden temporary file in the target directory and are renamed into place,
 so a failed or interrupted write never leaves a partial file under the real
 name. User metadata and the content type live in ``user.omnicloud.*``
 extended attributes where the filesystem has them.
+
+A file's attributes outlive edits made in place by other programs, so the
+canonical digest is recorded with the modification time and size the file
+had then, and is listed only while the file still has both: an edited file
+is listed without a digest (compared by size and time, hashed when read)
+instead of with the digest of what it used to hold.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from omnicloud.storage._common import (
     write_all,
 )
 from omnicloud.storage._types import (
+    DIGEST_METADATA_KEY,
     ByteRange,
     Deleter,
     Lister,
@@ -60,6 +67,9 @@ __all__ = ["TEMP_MARKER", "LocalStore", "write_attributes"]
 TEMP_MARKER = ".omnicloud-tmp-"
 _XATTR_META = "user.omnicloud.meta."
 _XATTR_CONTENT_TYPE = "user.omnicloud.content_type"
+# "<mtime_ns>:<size>" of the file when its digest was recorded.
+_XATTR_DIGEST_OF = "user.omnicloud.digest_of"
+_XATTR_DIGEST = _XATTR_META + DIGEST_METADATA_KEY
 _COPY_CHUNK = WRITE_SLICE
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 _S_ISREG = stat_module.S_ISREG
@@ -409,13 +419,21 @@ def write_attributes(path: Path, metadata: Mapping[str, str], content_type: str 
             os.setxattr(path, _XATTR_META + name, value.encode())
         if content_type:
             os.setxattr(path, _XATTR_CONTENT_TYPE, content_type.encode())
+        if DIGEST_METADATA_KEY in metadata:
+            # Last: the file's content and attributes are final (setting an
+            # attribute changes neither the modification time nor the size).
+            os.setxattr(path, _XATTR_DIGEST_OF, _written_stamp(os.stat(path)))
     except OSError as err:
         if err.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
         # Filesystems without user xattrs keep the bytes but not the metadata.
 
 
-def _read_attributes(path: str) -> tuple[Mapping[str, str], str | None]:
+def _written_stamp(st: os.stat_result) -> bytes:
+    return f"{st.st_mtime_ns}:{st.st_size}".encode()
+
+
+def _read_attributes(path: str, st: os.stat_result) -> tuple[Mapping[str, str], str | None]:
     try:
         names = os.listxattr(path)
     except OSError:
@@ -430,6 +448,10 @@ def _read_attributes(path: str) -> tuple[Mapping[str, str], str | None]:
             metadata[name[len(_XATTR_META) :]] = os.getxattr(path, name).decode(errors="replace")
         elif name == _XATTR_CONTENT_TYPE:
             content_type = os.getxattr(path, name).decode(errors="replace")
+    if _XATTR_DIGEST in names and not (
+        _XATTR_DIGEST_OF in names and os.getxattr(path, _XATTR_DIGEST_OF) == _written_stamp(st)
+    ):
+        del metadata[DIGEST_METADATA_KEY]  # edited since: the digest is of other bytes
     return metadata, content_type
 
 
@@ -458,7 +480,7 @@ def _etag(mtime_ns: int, size: int) -> str:
 
 
 def _listed_info(key: str, path: str, st: os.stat_result, guessed_type: str) -> ObjectInfo:
-    metadata, content_type = _read_attributes(path)
+    metadata, content_type = _read_attributes(path, st)
     return listed_info(
         key,
         st.st_size,
@@ -516,7 +538,7 @@ _Record = tuple[str, int, str, float, dict[str, str] | None, str]
 
 
 def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> _Record:
-    metadata, content_type = _read_attributes(path)
+    metadata, content_type = _read_attributes(path, st)
     return (
         key,
         st.st_size,

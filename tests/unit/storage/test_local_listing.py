@@ -134,6 +134,36 @@ def test_write_attributes_then_listing_reads_them_back(store: LocalStore, tmp_pa
     assert (info.digest, info.content_type) == ("sha256:cd", "text/x-custom")
 
 
+def _edit_in_place(path: Path, data: bytes) -> None:
+    """Rewrite a file's bytes the way an editor saving in place does: same inode, attributes kept."""
+    before = path.stat()
+    with open(path, "r+b") as handle:
+        handle.truncate(0)
+        handle.write(data)
+    # A second later, whatever the filesystem's timestamp granularity.
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+
+
+def test_a_file_edited_in_place_is_listed_without_the_digest_of_its_old_bytes(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    if not _has_user_xattrs(tmp_path):
+        pytest.skip("this filesystem has no user xattrs")
+    store.put("f.txt", b"hello", metadata={"omnicloud_digest": "sha256:old", "owner": "me"})
+    assert store.stat("f.txt").digest == "sha256:old"
+    _edit_in_place(tmp_path / "f.txt", b"jello")  # same size
+    assert "user.omnicloud.meta.omnicloud_digest" in os.listxattr(tmp_path / "f.txt")
+    (listed,) = store.list()
+    assert listed.digest is None
+    assert dict(listed.metadata) == {"owner": "me"}
+    assert store.stat("f.txt") == listed
+    # A digest recorded without the time and size it belongs to (by hand, or
+    # by an omnicloud that did not record them) is not trusted either.
+    (tmp_path / "g.txt").write_bytes(b"g")
+    os.setxattr(tmp_path / "g.txt", "user.omnicloud.meta.omnicloud_digest", b"sha256:g")
+    assert store.stat("g.txt").digest is None
+
+
 # --- list_in_child: the same listing, walked by a forked child ---------------------
 
 
@@ -161,6 +191,8 @@ def _tree(store: LocalStore, tmp_path: Path) -> None:
         (tmp_path / "t" / "many" / f"f{i:05d}").write_bytes(b"." * (i % 7))
     if _has_user_xattrs(tmp_path):
         store.put("t/b/meta.txt", b"m", metadata={"omnicloud_digest": "blake3-c8m:ab", "owner": "me"})
+        store.put("t/b/edited.txt", b"e", metadata={"omnicloud_digest": "blake3-c8m:cd"})
+        _edit_in_place(tmp_path / "t" / "b" / "edited.txt", b"E")
 
 
 @pytest.mark.parametrize("prefix", ["", "t/", "t/b/", "t/ma", "t/many/f0001", "absent/"])
@@ -174,6 +206,9 @@ def test_a_listing_walked_in_a_child_equals_the_listing(
     assert _children() == before  # the child was waited for
     if prefix == "t/":
         assert len(walked) >= 2502
+        digests = {info.key: info.digest for info in walked}
+        if "t/b/meta.txt" in digests:
+            assert (digests["t/b/meta.txt"], digests["t/b/edited.txt"]) == ("blake3-c8m:ab", None)
 
 
 @pytest.mark.usefixtures("forks")

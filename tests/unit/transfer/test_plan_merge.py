@@ -14,6 +14,7 @@ import pytest
 
 from omnicloud.errors import OmniCloudError
 from omnicloud.storage import DIGEST_METADATA_KEY, ObjectInfo
+from omnicloud.storage.local import write_attributes
 from omnicloud.transfer import TransferOptions, copy, sync
 from omnicloud.transfer._digest import digest_bytes
 from omnicloud.transfer._plan import PlanMode, PlannedAction, _merge, compare, pair_listings
@@ -122,6 +123,13 @@ def test_local_dry_runs_count_what_the_real_sync_then_does(tmp_path: Path) -> No
     assert {(r.action, r.reason) for r in with_delete.results} == {("copy", "size"), ("delete", "extra")}
 
 
+def _retime_keeping_digest(path: Path, seconds: int) -> None:
+    """Set a file's times as if omnicloud had written it then: its digest still counts."""
+    digest = os.getxattr(path, "user.omnicloud.meta." + DIGEST_METADATA_KEY).decode()
+    os.utime(path, (seconds, seconds))
+    write_attributes(path, {DIGEST_METADATA_KEY: digest}, None)
+
+
 def test_local_trees_that_record_digests_are_compared_by_digest(tmp_path: Path) -> None:
     options = TransferOptions(journal=False)
     src, dst, third = tmp_path / "src", tmp_path / "dst", tmp_path / "third"
@@ -134,16 +142,24 @@ def test_local_trees_that_record_digests_are_compared_by_digest(tmp_path: Path) 
         pytest.skip("this filesystem keeps no user xattrs")
     # Newer source times do not matter while the digests agree...
     for path in dst.rglob("*.txt"):
-        os.utime(path, (2_000_000_000, 2_000_000_000))
+        _retime_keeping_digest(path, 2_000_000_000)
     unchanged = sync(dst, third, dry_run=True, options=options)
     assert (unchanged.copied, unchanged.skipped) == (0, 6)
     # ...and an older destination with another digest of the same size is copied.
     target = third / "d0" / "f000.txt"
     copy(src / "d1" / "f001.txt", target, options=options)
-    os.utime(target, (2_100_000_000, 2_100_000_000))
+    _retime_keeping_digest(target, 2_100_000_000)
     changed = sync(dst, third, dry_run=True, options=options)
     assert [(r.destination.rsplit("/", 2)[-2:], r.reason) for r in changed.results] == [
         (["d0", "f000.txt"], "digest")
+    ]
+    # A time changed by another program (touch, or an edit) voids the digest:
+    # the newer source is then copied by time.
+    os.utime(dst / "d1" / "f001.txt", (2_200_000_000, 2_200_000_000))
+    touched = sync(dst, third, dry_run=True, options=options)
+    assert sorted((r.destination.rsplit("/", 2)[-2:], r.reason) for r in touched.results) == [
+        (["d0", "f000.txt"], "digest"),
+        (["d1", "f001.txt"], "newer"),
     ]
 
 

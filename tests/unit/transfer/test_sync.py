@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from omnicloud.errors import OmniCloudError
 from omnicloud.storage import DIGEST_METADATA_KEY
-from omnicloud.transfer import Journal, TransferOptions, copy, sync
+from omnicloud.transfer import Journal, TransferOptions, copy, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 
 from .faulty_store import World
@@ -160,6 +161,31 @@ def test_local_tree_syncs_to_memory_and_back_byte_identical(
     assert up.copied == down.copied == 3
     for name, data in files.items():
         assert (tmp_path / "back" / name).read_bytes() == data
+
+
+def test_a_local_file_edited_in_place_after_a_sync_is_copied_verified_and_synced_again(
+    options: TransferOptions, tmp_path: Path
+) -> None:
+    # A file written by omnicloud keeps its digest attribute when another
+    # program rewrites it in place; that digest must not stand for the new bytes.
+    src, one, two = tmp_path / "src", tmp_path / "one", tmp_path / "two"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"hello")
+    sync(str(src), str(one), options=options)
+    sync(str(src), str(two), options=options)
+    edited = one / "a.txt"
+    before = edited.stat()
+    with open(edited, "r+b") as handle:
+        handle.write(b"j")  # same size, same inode, attributes kept
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    report = verify(str(one), str(two))
+    assert [entry.key for entry in report.mismatched] == ["a.txt"]
+    copied = copy(str(edited), str(tmp_path / "copy.txt"), options=options)
+    assert copied.copied == 1 and (tmp_path / "copy.txt").read_bytes() == b"jello"
+    again = sync(str(one), str(two), options=options)
+    assert again.copied == 1
+    assert (two / "a.txt").read_bytes() == b"jello"
+    assert verify(str(one), str(two)).ok
 
 
 @pytest.mark.parametrize("count", [1200])
