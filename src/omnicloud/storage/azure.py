@@ -4,10 +4,10 @@ The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
 options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
 reached) or ``AZURE_STORAGE_ACCOUNT``. Multipart uploads are Azure's staged
 blocks: a block list committed at the end, so nothing is visible until then.
-With a shared key or a SAS, gets, puts and stats go through obstore, and
-staged blocks, listings and deletes through ``_azure_rest``; the SDK is
-loaded only for server-side copies and containers, and for everything with
-Azure AD credentials.
+With a shared key or a SAS, whole gets, puts and stats go through obstore,
+and streamed reads, staged blocks, listings and deletes through
+``_azure_rest``; the SDK is loaded only for server-side copies and
+containers, and for everything with Azure AD credentials.
 """
 
 from __future__ import annotations
@@ -219,6 +219,10 @@ class AzureStore(ClosesOnExit):
         if range is not None and range[1] <= range[0]:
             return io.BytesIO()
         if self._blobs is not None:
+            rest = self._rest
+            body = rest.open_read(key, range) if rest is not None else None
+            if body is not None:
+                return body
             return self._blobs.open_read(key, lambda err: self._fail_obstore(err, "get", key), range)
         window = {} if range is None else {"offset": range[0], "length": range[1] - range[0]}
         try:

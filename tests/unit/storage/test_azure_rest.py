@@ -8,6 +8,7 @@ the answers Azurite never gives (percent-encoded names, version ids).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -117,3 +118,136 @@ def test_a_listed_date_that_is_no_date_raises_value_error() -> None:
 
     with pytest.raises(ValueError):
         _http_date("Wed, 25 Foo 2026 10:00:00 GMT")
+
+
+# --- Get Blob through http.client: the faults Azurite does not make ------------------------
+
+
+class _Script:
+    """A loopback HTTP server answering GETs from a list of (status, headers, body, then close)."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str], bytes, bool]]) -> None:
+        import http.server
+        import threading
+
+        script = self
+        self.answers = answers
+        self.requests: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                script.requests.append(self.path)
+                status, headers, body, close = script.answers.pop(0)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                if close:
+                    self.close_connection = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/acct"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+_SAS = "sv=2021-08-06&sr=c&sp=r&sig=SeCrEtSiGnAtUrE%3D"
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omnicloud.storage import _azure_rest
+
+    monkeypatch.setattr(_azure_rest, "_BACKOFF", 0.0)
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _requests(endpoint: str, retry_total: int = 3) -> Any:
+    from omnicloud.storage._azure_rest import BlobRequests
+    from omnicloud.uri import parse_uri
+
+    return BlobRequests(endpoint, "acct", parse_uri("az://cont"), key=None, sas=_SAS, retry_total=retry_total)
+
+
+def _no_secret(*shown: str) -> None:
+    for text in shown:
+        assert "SeCrEtSiGnAtUrE" not in text and "sig=" not in text
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_busy_answer_is_retried_and_the_read_then_succeeds() -> None:
+    server = _Script(
+        [
+            (503, {"x-ms-error-code": "ServerBusy", "Content-Length": "0"}, b"", False),
+            (500, {"x-ms-error-code": "InternalError", "Content-Length": "0"}, b"", False),
+            (206, {"Content-Length": "5"}, b"hello", False),
+        ]
+    )
+    try:
+        with _requests(server.endpoint).open_read("k", (0, 5)) as reader:
+            assert reader.read() == b"hello"
+        assert len(server.requests) == 3
+        assert all("sig=" in path for path in server.requests)  # the SAS goes in the query
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_busy_answers_past_the_retries_raise_a_transient_error() -> None:
+    busy = (503, {"x-ms-error-code": "ServerBusy", "Content-Length": "0"}, b"", False)
+    server = _Script([busy, busy])
+    try:
+        with pytest.raises(TransientError, match="ServerBusy") as caught:
+            _requests(server.endpoint, retry_total=1).open_read("k", None)
+        assert len(server.requests) == 2
+        _no_secret(str(caught.value), repr(caught.value))
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_body_that_breaks_off_raises_a_transient_error_naming_the_blob() -> None:
+    server = _Script([(200, {"Content-Length": "100"}, b"x" * 10, True)])
+    try:
+        reader = _requests(server.endpoint).open_read("dir/k.bin", None)
+        with pytest.raises(TransientError, match="broke off 90 bytes before its end") as caught:
+            reader.read()
+        assert caught.value.uri == "az://cont/dir/k.bin" and caught.value.op == "get"
+        _no_secret(str(caught.value))
+        reader.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_an_endpoint_nobody_answers_raises_a_transient_error_without_the_sas() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransientError, match="cannot reach the Azure Blob endpoint") as caught:
+        _requests(f"http://127.0.0.1:{port}/acct", retry_total=1).open_read("k", None)
+    _no_secret(str(caught.value), repr(caught.value))
+    assert caught.value.__cause__ is None
+
+
+def test_behind_a_proxy_streamed_reads_are_left_to_obstore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert _requests("http://azurite.invalid:10000/acct").open_read("k", None) is None
