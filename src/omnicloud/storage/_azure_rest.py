@@ -188,9 +188,7 @@ class BlobRequests:
             url, text, signed = self._signed("GET", key, {}, headers, b"")
             return f"{urlsplit(url).path}?{text}", signed
 
-        return self._gets.open(
-            request, {"op": "get", "uri": str(self._container.with_key(key)), "provider": "azure"}
-        )
+        return self._gets.open(request, self._fields("get", key))
 
     def stage(self, key: str, block_id: str, data: bytes) -> None:
         """Put Block: upload ``data`` as block ``block_id`` of blob ``key``, not yet visible."""
@@ -239,12 +237,17 @@ class BlobRequests:
         )
 
     def delete(self, key: str, *, missing_ok: bool) -> None:
-        """Delete Blob; with ``missing_ok`` a missing blob (not a missing container) is no error."""
-        try:
-            self._send("DELETE", key, {}, {}, b"", "delete")
-        except NotFoundError as err:
-            if not missing_ok or err.message.startswith("container"):
-                raise
+        """Delete Blob; with ``missing_ok`` a missing blob (not a missing container) is no error.
+
+        A blob found missing by a retry counts as deleted: the try before it,
+        whose answer was lost, may have deleted it.
+        """
+        response = self._send("DELETE", key, {}, {}, b"", "delete", accept=(404,))
+        if response.status == 404:
+            code = response.headers.get("x-ms-error-code") or ""
+            retried = bool(response.retries is not None and response.retries.history)
+            if code == "ContainerNotFound" or not (missing_ok or retried):
+                raise status_error(404, code, self._fields("delete", key))
 
     def list_page(
         self, prefix: str, delimiter: str | None, marker: str | None, page_size: int
@@ -282,15 +285,13 @@ class BlobRequests:
         op: str,
         *,
         shown_key: str = "",
+        accept: tuple[int, ...] = (),
     ) -> Any:
+        """The answer to a request; one of 300 or more raises, unless its status is in ``accept``."""
         import urllib3
 
         url, text, signed = self._signed(method, key, query, headers, body)
-        fields: dict[str, Any] = {
-            "op": op,
-            "uri": str(self._container.with_key(shown_key if key is None else key)),
-            "provider": "azure",
-        }
+        fields = self._fields(op, shown_key if key is None else key)
         try:
             response = self._http.request(method, f"{url}?{text}", body=body, headers=signed)
         except urllib3.exceptions.HTTPError as err:
@@ -300,9 +301,12 @@ class BlobRequests:
                 hint=_UNREACHABLE_HINT,
                 **fields,
             ) from None
-        if response.status >= 300:
+        if response.status >= 300 and response.status not in accept:
             raise status_error(response.status, response.headers.get("x-ms-error-code") or "", fields)
         return response
+
+    def _fields(self, op: str, key: str) -> dict[str, Any]:
+        return {"op": op, "uri": str(self._container.with_key(key)), "provider": "azure"}
 
     def _signed(
         self, method: str, key: str | None, query: dict[str, str], headers: dict[str, str], body: bytes

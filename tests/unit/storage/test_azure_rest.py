@@ -124,7 +124,10 @@ def test_a_listed_date_that_is_no_date_raises_value_error() -> None:
 
 
 class _Script:
-    """A loopback HTTP server answering GETs from a list of (status, headers, body, then close)."""
+    """A loopback HTTP server answering from a list of (status, headers, body, then close).
+
+    Status 0 closes the connection without an answer: a reply lost on the way.
+    """
 
     def __init__(self, answers: list[tuple[int, dict[str, str], bytes, bool]]) -> None:
         import http.server
@@ -140,6 +143,9 @@ class _Script:
             def do_GET(self) -> None:
                 script.requests.append(self.path)
                 status, headers, body, close = script.answers.pop(0)
+                if status == 0:
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -148,6 +154,8 @@ class _Script:
                 self.wfile.flush()
                 if close:
                     self.close_connection = True
+
+            do_DELETE = do_GET
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -251,3 +259,33 @@ def test_behind_a_proxy_streamed_reads_are_left_to_obstore(monkeypatch: pytest.M
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     assert _requests("http://azurite.invalid:10000/acct").open_read("k", None) is None
+
+
+_MISSING = (404, {"x-ms-error-code": "BlobNotFound", "Content-Length": "0"}, b"", False)
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_delete_whose_answer_was_lost_and_whose_retry_finds_nothing_has_deleted() -> None:
+    server = _Script([(0, {}, b"", True), _MISSING, _MISSING, (0, {}, b"", True), _MISSING])
+    try:
+        requests = _requests(server.endpoint)
+        requests.delete("k", missing_ok=False)  # the lost try deleted it
+        assert len(server.requests) == 2
+        with pytest.raises(NotFoundError, match="no such object") as caught:
+            requests.delete("k", missing_ok=False)  # nothing retried: it was not there
+        assert caught.value.op == "delete"
+        requests.delete("k", missing_ok=True)
+        assert len(server.requests) == 5
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_retried_delete_still_reports_a_missing_container() -> None:
+    gone = (404, {"x-ms-error-code": "ContainerNotFound", "Content-Length": "0"}, b"", False)
+    server = _Script([(0, {}, b"", True), gone])
+    try:
+        with pytest.raises(NotFoundError, match="container does not exist"):
+            _requests(server.endpoint).delete("k", missing_ok=True)
+    finally:
+        server.stop()
