@@ -29,11 +29,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import http.client
 import importlib.util
+import re
 import threading
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from typing import IO, Any
@@ -49,7 +51,14 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage._streamed_get import RETRY_STATUS, StreamedGets, certificates, streamed_gets
+from omnicloud.storage._streamed_get import (
+    RETRY_STATUS,
+    Pending,
+    Request,
+    StreamedGets,
+    certificates,
+    streamed_gets,
+)
 from omnicloud.storage._types import ObjectInfo
 from omnicloud.uri import ObjectURI
 
@@ -249,10 +258,48 @@ class BlobRequests:
             if code == "ContainerNotFound" or not (missing_ok or retried):
                 raise status_error(404, code, self._fields("delete", key))
 
-    def list_page(
-        self, prefix: str, delimiter: str | None, marker: str | None, page_size: int
-    ) -> tuple[list[ObjectInfo], str | None]:
-        """One page of List Blobs, metadata included: ``(entries in key order, next marker or None)``."""
+    def list_pages(self, prefix: str, delimiter: str | None, page_size: int) -> Iterator[list[ObjectInfo]]:
+        """List Blobs, metadata included, page by page (entries in key order).
+
+        Each page's successor is asked for before the page is parsed, so the
+        service makes it while this process reads the last one (the marker
+        is found in the raw answer first).
+        """
+        fields = self._fields("list", prefix)
+        if self._gets is None:  # behind a proxy: one page after another, through urllib3
+            marker: str | None = None
+            while True:
+                query = self._list_query(prefix, delimiter, marker, page_size)
+                data = self._send("GET", None, query, {}, b"", "list", shown_key=prefix).data
+                marker = _next_marker(data)
+                yield _parse_page(data, marker, fields)
+                if marker is None:
+                    return
+        gets = self._gets
+
+        def request(marker: str | None) -> Request:
+            query = self._list_query(prefix, delimiter, marker, page_size)
+
+            def build() -> tuple[str, dict[str, str]]:
+                url, text, signed = self._signed("GET", None, query, {}, b"")
+                return f"{urlsplit(url).path}?{text}", signed
+
+            return build
+
+        pending: Pending | None = gets.send(request(None), fields)
+        try:
+            while pending is not None:
+                with pending.answer() as body:
+                    data = body.read()
+                marker = _next_marker(data)
+                pending = gets.send(request(marker), fields) if marker else None
+                yield _parse_page(data, marker, fields)
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+    @staticmethod
+    def _list_query(prefix: str, delimiter: str | None, marker: str | None, page_size: int) -> dict[str, str]:
         query = {"restype": "container", "comp": "list", "include": "metadata", "maxresults": str(page_size)}
         if prefix:
             query["prefix"] = prefix
@@ -260,20 +307,7 @@ class BlobRequests:
             query["delimiter"] = delimiter
         if marker:
             query["marker"] = marker
-        response = self._send("GET", None, query, {}, b"", "list", shown_key=prefix)
-        try:
-            root = ElementTree.fromstring(response.data)
-        except ElementTree.ParseError:
-            raise OmniCloudError(
-                "Azure answered a listing with malformed XML",
-                op="list",
-                uri=str(self._container.with_key(prefix)),
-                provider="azure",
-            ) from None
-        entries = [_listed(item) for item in root.iterfind("Blobs/*")]
-        # Blobs and prefixes arrive as two kinds of element: one order for both.
-        entries.sort(key=lambda entry: entry.key)
-        return entries, root.findtext("NextMarker") or None
+        return query
 
     def _send(
         self,
@@ -342,6 +376,30 @@ class BlobRequests:
         to_sign = f"{method}\n{standard}{ms_headers}{resource}"
         signature = hmac.new(self._key, to_sign.encode(), hashlib.sha256).digest()
         return f"SharedKey {self._account}:{base64.b64encode(signature).decode()}"
+
+
+_NEXT_MARKER = re.compile(rb"<NextMarker>([^<]*)</NextMarker>")
+
+
+def _next_marker(data: bytes) -> str | None:
+    """The continuation marker of a List Blobs answer, read before the page is parsed."""
+    found = _NEXT_MARKER.search(data)
+    if found is None:
+        return None
+    return html.unescape(found.group(1).decode()) or None
+
+
+def _parse_page(data: bytes, marker: str | None, fields: dict[str, Any]) -> list[ObjectInfo]:
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        raise OmniCloudError("Azure answered a listing with malformed XML", **fields) from None
+    if (root.findtext("NextMarker") or None) != marker:
+        raise OmniCloudError("Azure answered a listing with two continuation markers", **fields)
+    entries = [_listed(item) for item in root.iterfind("Blobs/*")]
+    # Blobs and prefixes arrive as two kinds of element: one order for both.
+    entries.sort(key=lambda entry: entry.key)
+    return entries
 
 
 def _answer_error(

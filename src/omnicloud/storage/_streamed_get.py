@@ -32,7 +32,15 @@ from urllib.parse import urlsplit
 
 from omnicloud.errors import OmniCloudError, TransientError
 
-__all__ = ["RETRY_STATUS", "ErrorAnswer", "StreamedGets", "certificates", "streamed_gets"]
+__all__ = [
+    "RETRY_STATUS",
+    "ErrorAnswer",
+    "Pending",
+    "Request",
+    "StreamedGets",
+    "certificates",
+    "streamed_gets",
+]
 
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 _BACKOFF = 0.5  # seconds before the second try, doubling after
@@ -40,6 +48,9 @@ _CONNECT_TIMEOUT = 10.0
 _READ_TIMEOUT = 120.0
 _READ_BUFFER = 1024 * 1024  # small reads are buffered; reads this large or more go to the socket
 _DRAIN = 64 * 1024  # what is left of an answer is read to keep its connection, up to this much
+
+Request = Callable[[], tuple[str, dict[str, str]]]
+"""Builds a GET for one try: ``(path?query, headers)``."""
 
 ErrorAnswer = Callable[[int, http.client.HTTPMessage, bytes, dict[str, Any]], OmniCloudError]
 """``(status, headers, body, fields)`` of an answer of 300 or more -> the error to raise."""
@@ -124,7 +135,7 @@ class StreamedGets:
         for connection in idle:
             connection.close()
 
-    def open(self, request: Callable[[], tuple[str, dict[str, str]]], fields: dict[str, Any]) -> IO[bytes]:
+    def open(self, request: Request, fields: dict[str, Any]) -> IO[bytes]:
         """GET what ``request()`` names, ``(path?query, headers)``, built again for each try.
 
         The answer's body is returned as a stream; a range the object does
@@ -132,39 +143,34 @@ class StreamedGets:
         :class:`TransientError`; ``fields`` (``op``, ``uri``, ``provider``)
         go into every error.
         """
-        attempt = 0
+        return self.send(request, fields).answer()
+
+    def send(self, request: Request, fields: dict[str, Any]) -> Pending:
+        """Send the GET now; :meth:`Pending.answer` waits for what :meth:`open` returns.
+
+        The server works on the request while the caller does something else
+        (a listing parses one page while the next is made). Failures, and
+        their retries, happen in ``answer()``.
+        """
+        return Pending(self, request, fields)
+
+    def _send(self, request: Request) -> tuple[http.client.HTTPConnection | None, bool, str]:
+        """``(connection the request went out on, or None; whether it was kept; error kind)``."""
         while True:
             connection = self._connection()
             reused = connection.sock is not None
-            target, headers = request()
             try:
                 if not reused:
                     connection.connect()
                     connection.sock.settimeout(_READ_TIMEOUT)
+                target, headers = request()
                 connection.request("GET", target, headers=headers)
-                response = connection.getresponse()
+                return connection, reused, ""
             except (OSError, http.client.HTTPException) as err:
                 connection.close()
-                if reused:
-                    continue  # the service closed a kept connection: a fresh one, not a retry
-                error: OmniCloudError = TransientError(
-                    f"cannot reach the {self._service} endpoint ({type(err).__name__})",
-                    hint=self._hint,
-                    **fields,
-                )
-            else:
-                if response.status < 300:
-                    return io.BufferedReader(_Body(self, connection, response, fields), _READ_BUFFER)
-                body = self._finish(connection, response)
-                if response.status == 416:  # a range starting at or past the end: nothing to read
-                    return io.BytesIO()
-                error = self._error(response.status, response.headers, body, fields)
-                if response.status not in RETRY_STATUS:
-                    raise error
-            if attempt >= self._retry_total:
-                raise error
-            time.sleep(_BACKOFF * 2**attempt)
-            attempt += 1
+                if not reused:
+                    return None, False, type(err).__name__
+                # The service closed a kept connection: a fresh one, not a retry.
 
     def _connection(self) -> http.client.HTTPConnection:
         with self._lock:
@@ -200,6 +206,56 @@ class StreamedGets:
                 return rest
         connection.close()
         return rest
+
+
+class Pending:
+    """A GET on its way: :meth:`answer` waits for it, :meth:`cancel` drops it."""
+
+    def __init__(self, owner: StreamedGets, request: Request, fields: dict[str, Any]) -> None:
+        self._owner = owner
+        self._request = request
+        self._fields = fields
+        self._connection, self._reused, self._failure = owner._send(request)
+
+    def cancel(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def answer(self) -> IO[bytes]:
+        """The body of the answer, retrying refused connections and busy answers with backoff."""
+        owner, fields = self._owner, self._fields
+        attempt = 0
+        while True:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                try:
+                    response = connection.getresponse()
+                except (OSError, http.client.HTTPException) as err:
+                    connection.close()
+                    if self._reused:  # a kept connection the service had closed: not a retry
+                        self._connection, self._reused, self._failure = owner._send(self._request)
+                        continue
+                    self._failure = type(err).__name__
+                else:
+                    if response.status < 300:
+                        return io.BufferedReader(_Body(owner, connection, response, fields), _READ_BUFFER)
+                    body = owner._finish(connection, response)
+                    if response.status == 416:  # a range starting at or past the end: nothing to read
+                        return io.BytesIO()
+                    error = owner._error(response.status, response.headers, body, fields)
+                    if response.status not in RETRY_STATUS or attempt >= owner._retry_total:
+                        raise error
+            if connection is None or self._failure:
+                if attempt >= owner._retry_total:
+                    raise TransientError(
+                        f"cannot reach the {owner._service} endpoint ({self._failure})",
+                        hint=owner._hint,
+                        **fields,
+                    )
+            time.sleep(_BACKOFF * 2**attempt)
+            attempt += 1
+            self._connection, self._reused, self._failure = owner._send(self._request)
 
 
 class _Body(io.RawIOBase):

@@ -298,12 +298,9 @@ class AzureStore(ClosesOnExit):
     def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
         rest = self._rest
         if rest is not None:
-            marker: str | None = None
-            while True:
-                entries, marker = rest.list_page(prefix, delimiter, marker, self._page_size)
-                yield from entries
-                if marker is None:
-                    return
+            for page in rest.list_pages(prefix, delimiter, self._page_size):
+                yield from page
+            return
         try:
             if delimiter:
                 pages = self._container.walk_blobs(

@@ -7,6 +7,7 @@ the answers Azurite never gives (percent-encoded names, version ids).
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -287,5 +288,59 @@ def test_a_retried_delete_still_reports_a_missing_container() -> None:
     try:
         with pytest.raises(NotFoundError, match="container does not exist"):
             _requests(server.endpoint).delete("k", missing_ok=True)
+    finally:
+        server.stop()
+
+
+def _page(names: list[str], marker: str) -> bytes:
+    blobs = "".join(
+        f"<Blob><Name>{name}</Name><Properties><Content-Length>1</Content-Length></Properties></Blob>"
+        for name in names
+    )
+    tail = f"<NextMarker>{marker}</NextMarker>" if marker else "<NextMarker />"
+    head = '<?xml version="1.0" encoding="utf-8"?><EnumerationResults>'
+    return f"{head}<Blobs>{blobs}</Blobs>{tail}</EnumerationResults>".encode()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_listing_asks_for_the_next_page_before_it_hands_out_this_one() -> None:
+    first, second = _page(["a", "b"], "2!x&amp;y"), _page(["c"], "")
+    server = _Script(
+        [
+            (200, {"Content-Length": str(len(first))}, first, False),
+            (200, {"Content-Length": str(len(second))}, second, False),
+        ]
+    )
+    try:
+        pages = _requests(server.endpoint).list_pages("", None, 2)
+        assert [info.key for info in next(pages)] == ["a", "b"]
+        # Page two was sent for before page one was handed out (the server may take a moment to see it).
+        deadline = time.monotonic() + 5
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(server.requests) == 2
+        assert "marker=2%21x%26y" in server.requests[1]  # the marker, unescaped from the XML
+        assert [info.key for info in next(pages)] == ["c"]
+        assert next(pages, None) is None
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_listing_dropped_between_pages_drops_the_request_in_flight() -> None:
+    first = _page(["a"], "next")
+    second = _page(["b"], "")
+    server = _Script(
+        [
+            (200, {"Content-Length": str(len(first))}, first, False),
+            (200, {"Content-Length": str(len(second))}, second, False),
+        ]
+    )
+    try:
+        requests = _requests(server.endpoint)
+        pages = requests.list_pages("", None, 1)
+        next(pages)
+        pages.close()
+        assert requests._gets._idle == []  # its answer unread: the connection was closed, not kept
     finally:
         server.stop()
