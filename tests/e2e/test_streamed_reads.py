@@ -60,5 +60,8 @@ def test_streamed_reads_fill_the_callers_buffer_and_keep_their_connection(
     shown = f"{missing.value} {missing.value!r} {missing.value.hint}"
     for secret in ("Signature", "sig=", "Credential", "X-Amz", sandbox_env.get("AWS_SECRET_ACCESS_KEY", "?")):
         assert secret not in shown
+    reading = store.open_read("dir/big.bin")
     store.close()
-    assert gets._idle == []
+    assert reading.read() == data  # a body still open when the store closes reads on
+    reading.close()
+    assert gets._idle == []  # and its connection is closed, not kept by a closed store

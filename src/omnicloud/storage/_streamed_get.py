@@ -113,9 +113,8 @@ class StreamedGets:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"not an HTTP endpoint: {parts.scheme}")
-        self.netloc = parts.netloc
+        self.netloc = parts.netloc.rpartition("@")[2]  # host[:port], an IPv6 address in brackets
         self._https = parts.scheme == "https"
-        self._host, self._port = parts.hostname or "", parts.port
         self._service = service
         self._error = error
         self._hint = hint
@@ -124,13 +123,16 @@ class StreamedGets:
         self._ca_bundle = ca_bundle
         self._lock = threading.Lock()
         self._idle: list[http.client.HTTPConnection] = []
+        self._closed = False
         self._tls: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return f"StreamedGets({'https' if self._https else 'http'}://{self.netloc})"
 
     def close(self) -> None:
+        """Close the kept connections; those of bodies still open close when the bodies do."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
@@ -179,10 +181,8 @@ class StreamedGets:
             if self._https and self._tls is None:
                 self._tls = ssl.create_default_context(cafile=self._ca_bundle or certificates())
         if self._https:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=_CONNECT_TIMEOUT, context=self._tls
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=_CONNECT_TIMEOUT)
+            return http.client.HTTPSConnection(self.netloc, timeout=_CONNECT_TIMEOUT, context=self._tls)
+        return http.client.HTTPConnection(self.netloc, timeout=_CONNECT_TIMEOUT)
 
     def _finish(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> bytes:
         """Read what is left of a short answer and keep its connection; close the others.
@@ -201,7 +201,7 @@ class StreamedGets:
             connection.close()
             return rest
         with self._lock:
-            if len(self._idle) < self._pool_size:
+            if not self._closed and len(self._idle) < self._pool_size:
                 self._idle.append(connection)
                 return rest
         connection.close()
