@@ -12,7 +12,9 @@ the emulator, on the same cores, more time).
 Callers build each request (their provider signs it) and map an error
 answer to an omnicloud error; this module opens the connection, retries
 refused connections and busy answers with backoff, and keeps a connection
-whose body was read to its end for the next GET. Behind a proxy there is no
+whose body was read to its end for the next GET. A GET can also be sent
+before its answer is wanted (:meth:`StreamedGets.send`): Azure listings ask
+for the next page this way before they parse the current one. Behind a proxy there is no
 :class:`StreamedGets` (:func:`streamed_gets` gives ``None``) and callers keep
 their SDK's path. No URL reaches a message: it can carry a SAS or a
 presigned signature.
@@ -159,13 +161,13 @@ class StreamedGets:
     def _send(self, request: Request) -> tuple[http.client.HTTPConnection | None, bool, str]:
         """``(connection the request went out on, or None; whether it was kept; error kind)``."""
         while True:
+            target, headers = request()  # before a connection is taken: signing may raise
             connection = self._connection()
             reused = connection.sock is not None
             try:
                 if not reused:
                     connection.connect()
                     connection.sock.settimeout(_READ_TIMEOUT)
-                target, headers = request()
                 connection.request("GET", target, headers=headers)
                 return connection, reused, ""
             except (OSError, http.client.HTTPException) as err:

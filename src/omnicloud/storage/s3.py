@@ -12,8 +12,12 @@ server with 2 cores: syncing 2,000 files of 4 KiB cost the client about 1.8 ms
 of CPU per object with obstore puts against 4-5 ms with boto3 puts, and
 obstore holds no GIL while a request is in flight. obstore signs with the keys
 of the boto3 session and trusts its CA bundle, so both planes act as the same
-identity; everything else (reads, listings, multipart, conditional puts)
-stays on boto3.
+identity. Streamed reads (``open_read``, which ranged downloads use) are GETs
+of URLs boto3 presigns, made by ``_streamed_get`` so that the body lands in
+the reader's buffer without a copy; behind a proxy, when the bucket answers
+from another region, on OCI's S3 API and with ``data_plane="sdk"`` they stay
+on boto3, as does everything else (whole gets, listings, multipart,
+conditional puts).
 
 Multipart uploads declare CRC32 part checksums, as boto3's own transfer
 manager does: every part carries its CRC32 (zlib, about 2 GiB/s on one core,
