@@ -34,7 +34,6 @@ import http.client
 import importlib.util
 import re
 import threading
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
@@ -57,7 +56,7 @@ from omnicloud.storage._streamed_get import (
     Request,
     StreamedGets,
     certificates,
-    streamed_gets,
+    proxy_for,
 )
 from omnicloud.storage._types import ObjectInfo
 from omnicloud.uri import ObjectURI
@@ -133,16 +132,18 @@ class BlobRequests:
         self._retry_total = retry_total
         self._pool_size = pool_size
         parts = urlsplit(endpoint)
-        self._proxy = urllib.request.getproxies().get(parts.scheme)
-        if self._proxy and urllib.request.proxy_bypass(parts.hostname or ""):
-            self._proxy = None
-        self._gets: StreamedGets | None = streamed_gets(
-            f"{parts.scheme}://{parts.netloc}",
-            service="Azure Blob",
-            error=_answer_error,
-            hint=_UNREACHABLE_HINT,
-            retry_total=retry_total,
-            pool_size=pool_size,
+        self._proxy = proxy_for(endpoint)
+        self._gets = (
+            None
+            if self._proxy
+            else StreamedGets(
+                f"{parts.scheme}://{parts.netloc}",
+                service="Azure Blob",
+                error=_answer_error,
+                hint=_UNREACHABLE_HINT,
+                retry_total=retry_total,
+                pool_size=pool_size,
+            )
         )
         self._lock = threading.Lock()
         self._pool: Any = None  # the urllib3 pool, made at the first request that needs it

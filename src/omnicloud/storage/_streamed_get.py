@@ -14,9 +14,8 @@ answer to an omnicloud error; this module opens the connection, retries
 refused connections and busy answers with backoff, and keeps a connection
 whose body was read to its end for the next GET. A GET can also be sent
 before its answer is wanted (:meth:`StreamedGets.send`): Azure listings ask
-for the next page this way before they parse the current one. Behind a proxy there is no
-:class:`StreamedGets` (:func:`streamed_gets` gives ``None``) and callers keep
-their SDK's path. No URL reaches a message: it can carry a SAS or a
+for the next page this way before they parse the current one. Behind a
+proxy (:func:`proxy_for`) callers keep their SDK's path. No URL reaches a message: it can carry a SAS or a
 presigned signature.
 """
 
@@ -41,7 +40,7 @@ __all__ = [
     "Request",
     "StreamedGets",
     "certificates",
-    "streamed_gets",
+    "proxy_for",
 ]
 
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
@@ -68,38 +67,22 @@ def certificates() -> str | None:
     return path
 
 
-def streamed_gets(
-    endpoint: str,
-    *,
-    service: str,
-    error: ErrorAnswer,
-    hint: str,
-    retry_total: int = 3,
-    pool_size: int = 16,
-    ca_bundle: str | None = None,
-) -> StreamedGets | None:
-    """GETs to ``endpoint`` (``scheme://host[:port]``), or ``None`` if a proxy is set for it.
-
-    ``service`` names the endpoint in errors ("cannot reach the S3 endpoint"),
-    with ``hint``; ``error`` maps an error answer.
-    """
+def proxy_for(endpoint: str) -> str | None:
+    """The proxy the environment sets for ``endpoint`` (``HTTPS_PROXY``, ``NO_PROXY``...), if any."""
     parts = urlsplit(endpoint)
     proxy = urllib.request.getproxies().get(parts.scheme)
     if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return StreamedGets(
-        endpoint,
-        service=service,
-        error=error,
-        hint=hint,
-        retry_total=retry_total,
-        pool_size=pool_size,
-        ca_bundle=ca_bundle,
-    )
+        return proxy
+    return None
 
 
 class StreamedGets:
-    """GETs to one endpoint, thread-safe, keeping up to ``pool_size`` idle connections."""
+    """GETs to one endpoint, thread-safe, keeping up to ``pool_size`` idle connections.
+
+    ``service`` names the endpoint in errors ("cannot reach the S3 endpoint"),
+    with ``hint``; ``error`` maps an error answer. Not for an endpoint
+    behind a proxy (see :func:`proxy_for`): it connects directly.
+    """
 
     def __init__(
         self,

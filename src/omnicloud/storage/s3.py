@@ -62,7 +62,7 @@ from omnicloud.storage._common import (
     obstore_put_info,
     read_body,
 )
-from omnicloud.storage._streamed_get import StreamedGets, streamed_gets
+from omnicloud.storage._streamed_get import StreamedGets, proxy_for
 from omnicloud.storage._types import (
     Admin,
     ByteRange,
@@ -338,14 +338,18 @@ class S3Store(ClosesOnExit):
                 bundle = None
                 if endpoint.startswith("https:"):
                     bundle = self._session._session.get_config_variable("ca_bundle")  # as botocore verifies
-                self._gets[endpoint] = streamed_gets(
-                    endpoint,
-                    service="S3",
-                    error=_answer_error,
-                    hint=_UNREACHABLE_HINT,
-                    retry_total=max(0, self._max_attempts - 1),
-                    pool_size=self._pool_size,
-                    ca_bundle=str(Path(bundle).expanduser()) if bundle else None,
+                self._gets[endpoint] = (
+                    None
+                    if proxy_for(endpoint)
+                    else StreamedGets(
+                        endpoint,
+                        service="S3",
+                        error=_answer_error,
+                        hint=_UNREACHABLE_HINT,
+                        retry_total=max(0, self._max_attempts - 1),
+                        pool_size=self._pool_size,
+                        ca_bundle=str(Path(bundle).expanduser()) if bundle else None,
+                    )
                 )
             return self._gets[endpoint]
 
