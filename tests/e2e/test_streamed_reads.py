@@ -65,3 +65,17 @@ def test_streamed_reads_fill_the_callers_buffer_and_keep_their_connection(
     assert reading.read() == data  # a body still open when the store closes reads on
     reading.close()
     assert gets._idle == []  # and its connection is closed, not kept by a closed store
+
+
+@pytest.mark.parametrize("scheme", ["s3", "az"])
+def test_streamed_reads_of_keys_that_need_escaping(sandbox_env: dict[str, str], scheme: str) -> None:
+    store: Any = open_store(f"{scheme}://oc-stream-{uuid.uuid4().hex[:10]}")
+    store.create_bucket()
+    for key in ("a b+c=d&e?.bin", "ünï/çödé.bin", "pct%20literal.bin", "x#y;z,@!$'()*.bin", "~t/..dots"):
+        data = key.encode() * 3
+        store.put(key, data)
+        with store.open_read(key) as reader:
+            assert reader.read() == data, key
+        with store.open_read(key, range=(1, 5)) as reader:
+            assert reader.read() == data[1:5], key
+    store.close()
