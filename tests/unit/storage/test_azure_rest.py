@@ -2,7 +2,10 @@
 
 The requests themselves (signing, escaping, errors) run against Azurite in
 tests/e2e/test_azure_data_plane.py and the contract suites; these cases are
-the answers Azurite never gives (percent-encoded names, version ids).
+the answers Azurite never gives (percent-encoded names, version ids), and,
+from a scripted loopback server, the faults it never makes: busy answers,
+bodies that break off, replies lost on the way, an endpoint nobody answers;
+and the order of a pipelined listing's requests.
 """
 
 from __future__ import annotations
