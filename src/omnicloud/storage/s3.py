@@ -302,9 +302,11 @@ class S3Store(ClosesOnExit):
             args["Range"] = f"bytes={range[0]}-{range[1] - 1}"
         if self._streams_reads:
             try:
-                return self._streamed_read(key, args.get("Range"))
+                streamed = self._streamed_read(key, args.get("Range"))
             except _ElsewhereError:
-                pass  # the bucket is in another region than the client's: boto3 follows it
+                streamed = None  # the bucket is in another region than the client's: boto3 follows it
+            if streamed is not None:
+                return streamed
         try:
             body = self._client.get_object(**args)["Body"]
         except Exception as err:
@@ -315,8 +317,11 @@ class S3Store(ClosesOnExit):
             ErrorMappingStream(body, lambda err: self._fail(err, "get", key)), buffer_size=_MiB
         )
 
-    def _streamed_read(self, key: str, byte_range: str | None) -> IO[bytes]:
-        """GET through ``_streamed_get`` (the body fills the caller's buffers) with a presigned URL."""
+    def _streamed_read(self, key: str, byte_range: str | None) -> IO[bytes] | None:
+        """GET through ``_streamed_get`` (the body fills the caller's buffers) with a presigned URL.
+
+        ``None`` behind a proxy, where boto3's path, which knows the proxy, reads instead.
+        """
         try:
             url = self._client.generate_presigned_url(
                 "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=_PRESIGN_SECONDS
@@ -326,7 +331,7 @@ class S3Store(ClosesOnExit):
         parts = urlsplit(url)
         gets = self._streamed_gets(f"{parts.scheme}://{parts.netloc}")
         if gets is None:
-            raise _ElsewhereError  # behind a proxy: boto3's path, which knows it
+            return None
         headers = {} if byte_range is None else {"Range": byte_range}
         target = f"{parts.path}?{parts.query}" if parts.query else parts.path
         uri = str(self._uri.with_key(key))
@@ -832,7 +837,7 @@ def _make_obstore(
 
 
 class _ElsewhereError(Exception):
-    """A streamed read that boto3 must make instead (another region, or a proxy)."""
+    """A streamed read that boto3 must make instead: the bucket answered from another region."""
 
 
 # Answers that send a request to the bucket's own region; boto3 follows them, a presigned URL cannot.
@@ -846,8 +851,7 @@ def _answer_error(status: int, headers: Any, body: bytes, fields: dict[str, Any]
     code = found.group(1) if found else str(status)
     if code in _ELSEWHERE or 300 <= status < 400:
         raise _ElsewhereError
-    message = _OBSTORE_MESSAGE.search(text)
-    return _map_code(code, message.group(1) if message else code, str(fields["op"]), fields)
+    return _map_xml_code(code, text, str(fields["op"]), fields)
 
 
 def _reveal(value: Any) -> str | None:
@@ -928,6 +932,12 @@ _OBSTORE_MESSAGE = re.compile(r"<Message>([^<]{1,300})</Message>")
 _OBSTORE_UNREACHABLE = ("error sending request", "connect", "timed out", "timeout", "connection")
 
 
+def _map_xml_code(code: str, text: str, op: str, fields: dict[str, Any]) -> OmniCloudError:
+    """``_map_code`` with the ``<Message>`` of an S3 XML error body in ``text``, or the code."""
+    message = _OBSTORE_MESSAGE.search(text)
+    return _map_code(code, message.group(1) if message else code, op, fields)
+
+
 def _is_obstore_error(err: Exception) -> bool:
     # obstore raises its own classes, and Python's FileNotFoundError / PermissionError for some answers.
     return type(err).__module__.startswith("obstore") or isinstance(err, FileNotFoundError | PermissionError)
@@ -938,8 +948,7 @@ def _map_obstore_error(err: Exception, op: str, fields: dict[str, Any]) -> OmniC
     text = str(err)
     found = _OBSTORE_CODE.search(text) or _OBSTORE_STATUS.search(text)
     if found:
-        message = _OBSTORE_MESSAGE.search(text)
-        return _map_code(found.group(1), message.group(1) if message else found.group(1), op, fields)
+        return _map_xml_code(found.group(1), text, op, fields)
     if isinstance(err, FileNotFoundError):
         return NotFoundError("no such object", **fields)
     if isinstance(err, PermissionError):
