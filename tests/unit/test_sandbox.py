@@ -43,6 +43,17 @@ def _wait_dead(pid: int, timeout: float = 5.0) -> bool:
     return False
 
 
+def _described(process: subprocess.Popen[bytes]) -> str:
+    """What /proc says about a spawned process, for the message of an assertion that it runs."""
+    parts = [f"pid {process.pid}, exit status {process.poll()}"]
+    for name in ("stat", "cmdline"):
+        try:
+            parts.append(f"{name}: {Path(f'/proc/{process.pid}/{name}').read_bytes()!r}")
+        except OSError as err:
+            parts.append(f"{name}: {err}")
+    return "; ".join(parts)
+
+
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
@@ -287,7 +298,7 @@ def test_stop_kills_the_emulator_and_everything_it_spawned(tmp_path: Path, spawn
         time.sleep(0.02)
     child = int(child_pid_file.read_text())
     emulator = _recorded(parent.pid, 4242, tmp_path)
-    assert emulator.is_running()
+    assert emulator.is_running(), _described(parent)
 
     emulator.stop()
 
@@ -391,7 +402,7 @@ def test_sandbox_stops_emulators_recorded_by_another_process(tmp_path: Path, spa
     sandbox = Sandbox(state)
 
     [status] = sandbox.status()
-    assert status.running
+    assert status.running, _described(worker)
     assert status.emulator.pid == worker.pid
     assert sandbox.env()["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4249"
 
