@@ -8,7 +8,10 @@ terminal outside CI.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +108,44 @@ def _options(
     return TransferOptions(**settings)
 
 
+# The options that tune a transfer, the same on every command that moves bytes (see _tuned).
+_TUNING = tuple(
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+    for name, option, kind in (
+        ("concurrency", CONCURRENCY_OPTION, int),
+        ("part_concurrency", PART_CONCURRENCY_OPTION, int),
+        ("part_size", PART_SIZE_OPTION, str),
+        ("max_memory", MAX_MEMORY_OPTION, str),
+        ("bwlimit", BWLIMIT_OPTION, str),
+        ("journal", JOURNAL_OPTION, str),
+        ("no_journal", NO_JOURNAL_OPTION, bool),
+        ("retries", RETRIES_OPTION, int),
+    )
+)
+
+
+def _tuned(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` as Typer sees it: its ``options`` parameter becomes the tuning options.
+
+    Typer builds a command's options from its signature, so the wrapper shows
+    the tuning parameters in place of ``options``, and hands the command the
+    TransferOptions made from them.
+    """
+    signature = inspect.signature(command)
+    kept = [parameter for name, parameter in signature.parameters.items() if name != "options"]
+
+    @functools.wraps(command)
+    def run(**arguments: Any) -> None:
+        with reporting_errors():
+            options = _options(**{parameter.name: arguments.pop(parameter.name) for parameter in _TUNING})
+        command(**arguments, options=options)
+
+    run.__signature__ = signature.replace(parameters=[*kept, *_TUNING])  # type: ignore[attr-defined]
+    hints = {name: hint for name, hint in command.__annotations__.items() if name != "options"}
+    run.__annotations__ = hints | {parameter.name: parameter.annotation for parameter in _TUNING}
+    return run
+
+
 def _human_size(size: float) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -156,6 +197,7 @@ def _interrupted_hint() -> None:
     err_console.print("stopped; run the same command again to resume", markup=False)
 
 
+@_tuned
 def cp(
     src: str = typer.Argument(..., help="Source: a URI or a local path (a prefix or directory with -r)."),
     dst: str = typer.Argument(..., help="Destination URI or local path; a trailing / means 'into'."),
@@ -166,30 +208,14 @@ def cp(
     manifest: Path = MANIFEST_OPTION,
     json_output: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    part_concurrency: int = PART_CONCURRENCY_OPTION,
-    part_size: str = PART_SIZE_OPTION,
-    max_memory: str = MAX_MEMORY_OPTION,
-    bwlimit: str = BWLIMIT_OPTION,
-    journal: str = JOURNAL_OPTION,
-    no_journal: bool = NO_JOURNAL_OPTION,
-    retries: int = RETRIES_OPTION,
+    *,
+    options: TransferOptions,
 ) -> None:
     """Copy one object, or with -r every object below a prefix; verified by digest, resumable."""
     from omnicloud.transfer import NullProgress, copy
     from omnicloud.transfer._progress import choose_progress
 
     with reporting_errors():
-        options = _options(
-            concurrency=concurrency,
-            part_concurrency=part_concurrency,
-            part_size=part_size,
-            max_memory=max_memory,
-            bwlimit=bwlimit,
-            journal=journal,
-            no_journal=no_journal,
-            retries=retries,
-        )
         # One object with --json prints one JSON object, so no progress lines then.
         progress = (
             choose_progress(json_lines=json_output, quiet=quiet)
@@ -236,6 +262,7 @@ def cp(
         _print_summary(summary, json_output=json_output, verb="copied")
 
 
+@_tuned
 def sync(
     src: str = typer.Argument(..., help="Source prefix, bucket or directory."),
     dst: str = typer.Argument(..., help="Destination prefix, bucket or directory."),
@@ -257,30 +284,14 @@ def sync(
     ),
     json_output: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    part_concurrency: int = PART_CONCURRENCY_OPTION,
-    part_size: str = PART_SIZE_OPTION,
-    max_memory: str = MAX_MEMORY_OPTION,
-    bwlimit: str = BWLIMIT_OPTION,
-    journal: str = JOURNAL_OPTION,
-    no_journal: bool = NO_JOURNAL_OPTION,
-    retries: int = RETRIES_OPTION,
+    *,
+    options: TransferOptions,
 ) -> None:
     """Make DST hold what SRC holds, copying only what differs."""
     from omnicloud.transfer import sync as run_sync
     from omnicloud.transfer._progress import choose_progress
 
     with reporting_errors():
-        options = _options(
-            concurrency=concurrency,
-            part_concurrency=part_concurrency,
-            part_size=part_size,
-            max_memory=max_memory,
-            bwlimit=bwlimit,
-            journal=journal,
-            no_journal=no_journal,
-            retries=retries,
-        )
         try:
             summary = run_sync(
                 src,
@@ -351,20 +362,15 @@ def verify(
             raise typer.Exit(EXIT_FAILURE)
 
 
+@_tuned
 def download(
     uris: list[str] = typer.Argument(None, help="Object URIs to download."),
     to: Path = typer.Option(..., "--to", "-d", help="Local directory; each object lands at DIR/<key>."),
     from_file: Path = typer.Option(None, "--from-file", "-f", help="Read more URIs from FILE, one per line."),
     json_output: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
-    concurrency: int = CONCURRENCY_OPTION,
-    part_concurrency: int = PART_CONCURRENCY_OPTION,
-    part_size: str = PART_SIZE_OPTION,
-    max_memory: str = MAX_MEMORY_OPTION,
-    bwlimit: str = BWLIMIT_OPTION,
-    journal: str = JOURNAL_OPTION,
-    no_journal: bool = NO_JOURNAL_OPTION,
-    retries: int = RETRIES_OPTION,
+    *,
+    options: TransferOptions,
 ) -> None:
     """Download many objects into a directory, concurrently; one result per object."""
     from omnicloud.errors import ConfigError
@@ -381,16 +387,6 @@ def download(
             wanted.extend(line.strip() for line in lines if line.strip() and not line.startswith("#"))
         if not wanted:
             raise ConfigError("nothing to download", hint="name object URIs or pass --from-file FILE")
-        options = _options(
-            concurrency=concurrency,
-            part_concurrency=part_concurrency,
-            part_size=part_size,
-            max_memory=max_memory,
-            bwlimit=bwlimit,
-            journal=journal,
-            no_journal=no_journal,
-            retries=retries,
-        )
         try:
             results = bulk_download(
                 wanted, to, options=options, progress=choose_progress(json_lines=json_output, quiet=quiet)

@@ -119,6 +119,38 @@ def test_a_missing_source_is_one_line_on_stderr_and_exit_1(bucket: MemoryStore, 
     assert "Traceback" not in result.output
 
 
+def _command_line(command: str, bucket: MemoryStore, tmp_path: Path) -> list[str]:
+    """A run of ``command`` that moves one small object from ``bucket`` into ``tmp_path``."""
+    bucket.put("s/one", b"one")
+    source = f"mem://{bucket.uri.bucket}/s/"
+    if command == "download":
+        return ["download", f"{source}one", "--to", str(tmp_path / "d")]
+    return [command, *(["-r"] if command == "cp" else []), source, str(tmp_path / "d")]
+
+
+@pytest.mark.parametrize("command", ["cp", "sync", "download"])
+def test_every_transfer_command_takes_the_tuning_options(
+    command: str, bucket: MemoryStore, tmp_path: Path
+) -> None:
+    journal = tmp_path / "chosen.db"
+    tuning = ["--journal", str(journal), "--part-size", "8MiB", "--retries", "2", "--bwlimit", "1G"]
+    result = runner.invoke(app, [*_command_line(command, bucket, tmp_path), *tuning, "-q"])
+    assert result.exit_code == 0, result.output
+    assert journal.exists()
+    assert [path.read_bytes() for path in (tmp_path / "d").rglob("one")] == [b"one"]
+
+
+@pytest.mark.parametrize("command", ["cp", "sync", "download"])
+def test_a_bad_tuning_option_is_a_one_line_error_before_anything_moves(
+    command: str, bucket: MemoryStore, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, [*_command_line(command, bucket, tmp_path), "--max-memory", "lots"])
+    assert result.exit_code == 2
+    assert "not a size: 'lots'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize(
     ("text", "size"),
     [("512", 512), ("16M", 16 * 2**20), ("16MiB", 16 * 2**20), ("16MB", 16 * 10**6), ("1.5k", 1536)],
