@@ -127,9 +127,13 @@ class ObjectURI:
         return uri
 
     def join(self, relative: str) -> ObjectURI:
-        """Append ``relative`` under this URI's key, treated as a prefix."""
+        """Append ``relative`` under this URI's key, treated as a prefix.
+
+        ``relative`` is kept as it is: below the prefix ``p/`` the key
+        ``p//x`` is ``/x``, and dropping its slash would name another object.
+        """
         base = self.key if self.is_prefix else self.key + "/"
-        return self.with_key(base + relative.lstrip("/"))
+        return self.with_key(base + relative)
 
     @property
     def bucket_uri(self) -> ObjectURI:

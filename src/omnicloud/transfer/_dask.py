@@ -77,6 +77,7 @@ def sync_partition(
         manifest=None,
         opener=None,
         top_level_only=top_level_only,
+        partition=True,
     )
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,13 +65,52 @@ def _as_prefix(uri: ObjectURI) -> ObjectURI:
 
 def _is_local_dir(uri: ObjectURI) -> bool:
     path = local_path(uri)
-    return path is not None and path.is_dir()
+    return path is not None and _is_dir(path)
 
 
 def _single_target(source: ObjectURI, target: ObjectURI) -> ObjectURI:
     if target.is_prefix or _is_local_dir(target):
         return _as_prefix(target).join(source.name)
     return target
+
+
+def _check_tree_ends(source: ObjectURI, target: ObjectURI) -> None:
+    """Refuse a tree transfer whose source is no directory, or whose two prefixes overlap.
+
+    A local source that is missing or a file would list nothing, and a sync
+    with ``delete`` would then empty the destination. Overlapping prefixes
+    (one inside the other) make a sync delete its own source or a copy nest
+    itself one level deeper on every run; rclone refuses both as well.
+    """
+    path = local_path(source)
+    if path is not None and not _is_dir(path):
+        if os.path.exists(path):
+            raise ConfigError(f"{source} is not a directory", hint="copy one file with cp, without -r")
+        raise NotFoundError("no such directory", op="list", uri=str(source))
+    if _overlap(source, target):
+        raise ConfigError(
+            f"{source} and {target} overlap: one lies inside the other",
+            hint="choose a destination outside the source, and a source outside the destination",
+        )
+
+
+def _overlap(source: ObjectURI, target: ObjectURI) -> bool:
+    if source.bucket_uri != target.bucket_uri:
+        return False
+    ends = []
+    for uri in (source, target):
+        path = local_path(uri)
+        # Local paths compare once links are resolved: /tmp/x and a link to it are one tree.
+        ends.append(os.path.realpath(path).rstrip("/") + "/" if path is not None else uri.key)
+    first, second = ends
+    return first.startswith(second) or second.startswith(first)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long for the filesystem, say: no directory of that name
+        return False
 
 
 def copy(
@@ -102,7 +143,9 @@ def copy(
                 f"{source} is a prefix or directory", hint="copy it with recursive=True (cp -r)"
             )
         target = _single_target(source, target)
+        _check_manifest(manifest)
         started = time.monotonic()
+        options = replace(options, journal=False) if dry_run else options
         with TransferContext(options, progress=progress, opener=opener) as ctx:
             summary = TransferSummary(dry_run=dry_run)
             if dry_run:
@@ -120,6 +163,8 @@ def copy(
             summary.elapsed = time.monotonic() - started
         _write_manifest(manifest, "copy", source, target, summary)
         return summary
+    _check_tree_ends(_as_prefix(source), _as_prefix(target))
+    _check_manifest(manifest)
     return _transfer_tree(
         source,
         target,
@@ -160,6 +205,8 @@ def sync(
     Dask workers. Failures are counted in the summary, never raised midway.
     """
     source, target = _as_prefix(parse_uri(src)), _as_prefix(parse_uri(dst))
+    _check_tree_ends(source, target)
+    _check_manifest(manifest)
     options = options or TransferOptions()
     filters = Filters(tuple(include), tuple(exclude))
     if executor is not None and not dry_run:
@@ -206,9 +253,13 @@ def _transfer_tree(
     manifest: str | os.PathLike[str] | None,
     opener: StoreOpener | None,
     top_level_only: bool = False,
+    partition: bool = False,
 ) -> TransferSummary:
+    """Plan and apply a tree transfer; ``partition`` marks one Dask partition of a larger sync."""
     source, target = _as_prefix(source), _as_prefix(target)
     started = time.monotonic()
+    # A dry run writes nothing, not even a journal.
+    options = replace(options, journal=False) if dry_run else options
     with TransferContext(options, progress=progress, opener=opener) as ctx:
         src_lister = as_lister(ctx.store(source))
         dst_store = ctx.store(target)
@@ -225,6 +276,8 @@ def _transfer_tree(
             delete=delete,
             filters=filters,
             top_level_only=top_level_only,
+            # A partition may lawfully hold only deletions (a prefix the source no longer has).
+            refuse_empty_source=not partition,
         )
         if dry_run:
             summary = _dry_run(actions, source, target)
@@ -309,7 +362,7 @@ def apply_plan(
     options = ctx.options
     summary = TransferSummary()
     lock = threading.Lock()
-    slots = threading.Semaphore(options.concurrency * 2)
+    slots = threading.Semaphore(options.concurrency * 2)  # objects submitted and not yet counted
     journal = ctx.journal
     done = journal.done_objects(job) if journal is not None and job else {}
     dst_store = ctx.store(target)
@@ -330,7 +383,7 @@ def apply_plan(
         info = action.source
         assert info is not None
         previous = done.get(str(src_uri))
-        if previous is not None and previous[0] == source_version(info):
+        if previous is not None and previous[0] == source_version(info) and _still_there(action):
             return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="journal")
         if action.needs_checksum and action.destination is not None:
             src_digest = object_digest(ctx, src_uri, info)
@@ -353,33 +406,54 @@ def apply_plan(
         return replace(result, reason=action.reason)
 
     def run_safely(action: PlannedAction) -> None:
+        # The slot is released only once the result is in the summary: holding every slot
+        # then means every earlier object has ended and been counted.
         try:
-            result = run(action)
-        except Cancelled:
-            return
-        except Exception as err:  # one object's failure is reported in the summary, never lost
-            src = _display(source, action.relative) if action.source is not None else None
-            error = str(err) if isinstance(err, OmniCloudError) else f"unexpected {type(err).__name__}: {err}"
-            result = ObjectResult(
-                src, _display(target, action.relative), action.action, "failed", action.size, error=error
-            )
-            log.debug("object failed", exc_info=True)
+            try:
+                result = run(action)
+            except Cancelled:
+                return
+            except Exception as err:  # one object's failure is reported in the summary, never lost
+                src = _display(source, action.relative) if action.source is not None else None
+                error = (
+                    str(err) if isinstance(err, OmniCloudError) else f"unexpected {type(err).__name__}: {err}"
+                )
+                result = ObjectResult(
+                    src, _display(target, action.relative), action.action, "failed", action.size, error=error
+                )
+                log.debug("object failed", exc_info=True)
+            finish(result)
         finally:
             slots.release()
-        finish(result)
 
+    def copies_failed() -> int:
+        """Wait for every copy in flight (deletions come last in a plan); how many failed."""
+        for _ in range(in_flight):
+            slots.acquire()
+        for _ in range(in_flight):
+            slots.release()
+        with lock:
+            return summary.failed
+
+    in_flight = options.concurrency * 2
+    failed_before_deleting: int | None = None
     pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-object")
-    futures: set[Future[None]] = set()
     try:
         for action in actions:
             if action.action == "skip":
                 summary.skipped += 1
                 continue
+            if action.action == "delete":
+                # rclone's delete-after: deletions start once every copy has ended, and not
+                # at all when one failed (what was meant to replace them may be missing).
+                if failed_before_deleting is None:
+                    failed_before_deleting = copies_failed()
+                if failed_before_deleting:
+                    finish(_not_deleted(target, action, failed_before_deleting))
+                    continue
             ctx.progress.planned(1, action.size)
             slots.acquire()
-            future = pool.submit(run_safely, action)
-            futures.add(future)
-            future.add_done_callback(futures.discard)
+            pool.submit(run_safely, action)
         pool.shutdown(wait=True)
     except BaseException:
         ctx.stop.set()
@@ -394,6 +468,31 @@ def apply_plan(
     if journal is not None and job and summary.failed == 0:
         journal.finish_job(job)
     return summary
+
+
+def _still_there(action: PlannedAction) -> bool:
+    """Whether the destination still looks like the copy a journal records as done.
+
+    The journal speeds up a rerun (``cp -r`` overwrites everything otherwise),
+    but a copy deleted or replaced since then must be made again.
+    """
+    destination, source = action.destination, action.source
+    return (
+        destination is not None
+        and source is not None
+        and destination.size == source.size
+        and action.reason != "digest"  # recorded digests that differ: the destination changed
+    )
+
+
+def _not_deleted(target: ObjectURI, action: PlannedAction, failures: int) -> ObjectResult:
+    return ObjectResult(
+        None,
+        _display(target, action.relative),
+        "delete",
+        "failed",
+        error=f"not deleted: {failures} object(s) failed to copy in this run, so no deletion was made",
+    )
 
 
 def _display(base: ObjectURI, relative: str) -> str:
@@ -671,12 +770,31 @@ def _write_manifest(
         ],
     }
     path = Path(manifest)
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    try:
+        encoded = (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a local name that is not UTF-8 (kept as surrogates): escape it
+        encoded = (json.dumps(document, indent=2) + "\n").encode("ascii")
+    temp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(path.name + ".tmp")
-        temp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        temp.write_bytes(encoded)
         os.replace(temp, path)
     except OSError as err:
+        with contextlib.suppress(OSError):
+            temp.unlink()
         raise OmniCloudError(
             f"cannot write the manifest: {err.strerror}", op="manifest", uri=str(path)
         ) from err
+
+
+def _check_manifest(manifest: str | os.PathLike[str] | None) -> None:
+    """Refuse, before anything moves, a manifest path that can never be written."""
+    if manifest is None:
+        return
+    path = Path(manifest)
+    if path.is_dir():
+        raise ConfigError(f"the manifest {path} is a directory", hint="name a file, e.g. manifest.json")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"cannot write the manifest {path}: {parent} is a file")

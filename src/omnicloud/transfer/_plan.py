@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
 
-from omnicloud.errors import OmniCloudError
+from omnicloud.errors import NotFoundError, OmniCloudError
 from omnicloud.storage import Lister, ObjectInfo
 from omnicloud.transfer._digest import is_canonical
 from omnicloud.transfer._results import Action
@@ -153,8 +153,14 @@ def plan_actions(
     delete: bool = False,
     filters: Filters | None = None,
     top_level_only: bool = False,
+    refuse_empty_source: bool = False,
 ) -> Iterator[PlannedAction]:
-    """Walk both listings together and yield one action per object, skips included."""
+    """Walk both listings together and yield one action per object, skips included.
+
+    With ``refuse_empty_source``, a source that lists nothing while the
+    destination has objects to delete raises :class:`NotFoundError` instead:
+    a mistyped source prefix must not empty the destination.
+    """
     filters = filters or Filters()
     # Each side is walked in another process where it can be (local trees):
     # their system calls then run beside each other and beside the merge.
@@ -164,7 +170,20 @@ def plan_actions(
         if destination is not None
         else ()
     )
-    yield from _merge(src_iter, iter(dst_iter), mode=mode, checksum=checksum, delete=delete)
+    actions = _merge(src_iter, iter(dst_iter), mode=mode, checksum=checksum, delete=delete)
+    if not refuse_empty_source:
+        yield from actions
+        return
+    source_seen = False
+    for action in actions:
+        if action.action == "delete" and not source_seen:
+            raise NotFoundError(
+                f"the source lists no objects below {source_prefix!r}; nothing was deleted",
+                op="list",
+                hint="check the source; to empty the destination, use `omnicloud rm -r`",
+            )
+        source_seen = True
+        yield action
 
 
 def _ordered(listing: Iterator[tuple[str, ObjectInfo]], side: str) -> Iterator[tuple[str, ObjectInfo]]:
