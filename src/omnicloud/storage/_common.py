@@ -19,6 +19,7 @@ __all__ = [
     "check_options",
     "exists_via_stat",
     "normalize_metadata",
+    "obstore_can_name",
     "obstore_put_info",
     "pwrite_all",
     "read_body",
@@ -106,6 +107,17 @@ def exists_via_stat(stat: Callable[[str], object], key: str) -> bool:
             raise
         return False
     return True
+
+
+def obstore_can_name(key: str) -> bool:
+    """Whether obstore addresses ``key`` exactly.
+
+    obstore's paths have no empty segments: it strips a leading or trailing
+    ``/`` (so ``dir/``, a folder marker, would name ``dir``) and refuses
+    ``a//b``. Such keys are valid on every object store and take the SDK's
+    path instead.
+    """
+    return bool(key) and not key.startswith("/") and not key.endswith("/") and "//" not in key
 
 
 def obstore_put_info(

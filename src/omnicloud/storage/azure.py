@@ -40,6 +40,7 @@ from omnicloud.storage._common import (
     check_options,
     exists_via_stat,
     normalize_metadata,
+    obstore_can_name,
     obstore_put_info,
 )
 from omnicloud.storage._types import (
@@ -192,14 +193,22 @@ class AzureStore(ClosesOnExit):
 
     # --- Reader --------------------------------------------------------------
 
+    def _obstore_for(self, key: str) -> ObstoreBlobs | None:
+        """obstore's data plane, when there is one and it names ``key`` exactly."""
+        return self._blobs if self._blobs is not None and obstore_can_name(key) else None
+
     def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
-        if self._blobs is not None:
+        blobs = self._obstore_for(key)
+        if blobs is not None:
             fail = lambda err: self._fail_obstore(err, "get", key)  # noqa: E731
             if range is None:
-                return self._blobs.get(key, fail)
+                return blobs.get(key, fail)
             if range[1] <= range[0]:
                 return b""
-            return self._blobs.get_range(key, range[0], range[1], fail)
+            return blobs.get_range(key, range[0], range[1], fail)
+        if self._rest is not None:  # a key obstore cannot name: our own signed GET, no SDK to load
+            with self.open_read(key, range=range) as stream:
+                return stream.read()
         blob = self._container.get_blob_client(key)
         try:
             if range is None:
@@ -218,12 +227,13 @@ class AzureStore(ClosesOnExit):
     def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
         if range is not None and range[1] <= range[0]:
             return io.BytesIO()
-        if self._blobs is not None:
-            rest = self._rest
-            body = rest.open_read(key, range) if rest is not None else None
-            if body is not None:
-                return body
-            return self._blobs.open_read(key, lambda err: self._fail_obstore(err, "get", key), range)
+        rest = self._rest  # set only beside obstore's data plane
+        body = rest.open_read(key, range) if rest is not None else None
+        if body is not None:
+            return body
+        blobs = self._obstore_for(key)
+        if blobs is not None:
+            return blobs.open_read(key, lambda err: self._fail_obstore(err, "get", key), range)
         window = {} if range is None else {"offset": range[0], "length": range[1] - range[0]}
         try:
             downloader = self._container.get_blob_client(key).download_blob(**window)
@@ -248,9 +258,10 @@ class AzureStore(ClosesOnExit):
         meta = normalize_metadata(metadata)
         ctype = content_type or "application/octet-stream"
         body = bytes(data) if isinstance(data, bytearray | memoryview) else data
-        if self._blobs is not None:
+        blobs = self._obstore_for(key)
+        if blobs is not None:
             try:
-                result = self._blobs.put(key, body, meta, ctype, if_absent)
+                result = blobs.put(key, body, meta, ctype, if_absent)
             except Exception as err:
                 self._fail_obstore(err, "put", key)
             if not isinstance(body, bytes):
@@ -340,8 +351,9 @@ class AzureStore(ClosesOnExit):
             self._fail(err, "delete", key)
 
     def stat(self, key: str) -> ObjectInfo:
-        if self._blobs is not None:
-            info = self._blobs.stat(key, lambda err: self._fail_obstore(err, "stat", key))
+        blobs = self._obstore_for(key)
+        if blobs is not None:
+            info = blobs.stat(key, lambda err: self._fail_obstore(err, "stat", key))
             if info is not None:
                 return info
         rest = self._rest

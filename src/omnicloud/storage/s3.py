@@ -59,6 +59,7 @@ from omnicloud.storage._common import (
     check_options,
     exists_via_stat,
     normalize_metadata,
+    obstore_can_name,
     obstore_put_info,
     read_body,
 )
@@ -377,6 +378,7 @@ class S3Store(ClosesOnExit):
             and not if_absent
             and isinstance(data, bytes | bytearray | memoryview)
             and len(data) <= _OBSTORE_PUT_LIMIT
+            and obstore_can_name(key)
         ):
             return self._small_put(key, data, meta, extra["ContentType"])
         # A conditional put must be one request: only put_object carries If-None-Match.

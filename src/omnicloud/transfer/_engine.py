@@ -106,6 +106,11 @@ def _overlap(source: ObjectURI, target: ObjectURI) -> bool:
     return first.startswith(second) or second.startswith(first)
 
 
+def _file_system_side(source: ObjectURI, target: ObjectURI) -> bool:
+    """Whether one side is a file system, where folder markers are directories, not objects."""
+    return local_path(source) is not None or local_path(target) is not None
+
+
 def _is_dir(path: Path) -> bool:
     try:
         return path.is_dir()
@@ -278,6 +283,7 @@ def _transfer_tree(
             top_level_only=top_level_only,
             # A partition may lawfully hold only deletions (a prefix the source no longer has).
             refuse_empty_source=not partition,
+            skip_markers=_file_system_side(source, target),
         )
         if dry_run:
             summary = _dry_run(actions, source, target)
@@ -597,8 +603,10 @@ def verify(
         filters = Filters(tuple(include), tuple(exclude))
         src_lister = as_lister(ctx.store(source))
         dst_lister = as_lister(ctx.store(target))
+        markers = _file_system_side(source, target)
         pairs = pair_listings(
-            list_relative(src_lister, source.key, filters), list_relative(dst_lister, target.key, filters)
+            list_relative(src_lister, source.key, filters, skip_markers=markers),
+            list_relative(dst_lister, target.key, filters, skip_markers=markers),
         )
         with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
             futures = [

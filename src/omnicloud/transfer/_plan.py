@@ -120,11 +120,14 @@ def list_relative(
     *,
     top_level_only: bool = False,
     in_child: bool = False,
+    skip_markers: bool = False,
 ) -> Iterator[tuple[str, ObjectInfo]]:
     """Objects below ``prefix`` as ``(relative key, info)``; only the first level with ``top_level_only``.
 
     ``in_child`` asks a store that can walk a listing in another process
     (``list_in_child``: local trees, bound by system calls) to do so.
+    ``skip_markers`` leaves out folder markers (empty objects whose key ends
+    in ``/``, as consoles make them), which a file system holds as directories.
     """
     cut = len(prefix)
     allows = filters.allows if filters.include or filters.exclude else None
@@ -138,6 +141,8 @@ def list_relative(
         if info.is_prefix:
             continue
         relative = info.key[cut:]
+        if skip_markers and info.size == 0 and relative.endswith("/"):
+            continue
         if relative and (allows is None or allows(relative)):
             yield relative, info
 
@@ -154,21 +159,22 @@ def plan_actions(
     filters: Filters | None = None,
     top_level_only: bool = False,
     refuse_empty_source: bool = False,
+    skip_markers: bool = False,
 ) -> Iterator[PlannedAction]:
     """Walk both listings together and yield one action per object, skips included.
 
     With ``refuse_empty_source``, a source that lists nothing while the
     destination has objects to delete raises :class:`NotFoundError` instead:
-    a mistyped source prefix must not empty the destination.
+    a mistyped source prefix must not empty the destination. ``skip_markers``
+    is for a transfer between a file system and a bucket (see ``list_relative``).
     """
     filters = filters or Filters()
     # Each side is walked in another process where it can be (local trees):
     # their system calls then run beside each other and beside the merge.
-    src_iter = list_relative(source, source_prefix, filters, top_level_only=top_level_only, in_child=True)
+    walk = {"top_level_only": top_level_only, "in_child": True, "skip_markers": skip_markers}
+    src_iter = list_relative(source, source_prefix, filters, **walk)
     dst_iter: Iterable[tuple[str, ObjectInfo]] = (
-        list_relative(destination, destination_prefix, filters, top_level_only=top_level_only, in_child=True)
-        if destination is not None
-        else ()
+        list_relative(destination, destination_prefix, filters, **walk) if destination is not None else ()
     )
     actions = _merge(src_iter, iter(dst_iter), mode=mode, checksum=checksum, delete=delete)
     if not refuse_empty_source:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from omnicloud.errors import ConfigError, NotFoundError, PermissionDeniedError
-from omnicloud.transfer import TransferOptions, copy, sync
+from omnicloud.transfer import TransferOptions, copy, sync, verify
 
 from .faulty_store import World
 
@@ -206,3 +206,26 @@ def test_a_manifest_records_a_local_name_that_is_not_utf8(
     document = json.loads((tmp_path / "m.json").read_text(encoding="ascii"))
     assert [entry["source"].rsplit("/", 1)[-1] for entry in document["objects"]] == ["\udcffname"]
     assert list(tmp_path.glob("*.tmp")) == []
+
+
+def test_folder_markers_are_directories_on_a_file_system_and_objects_between_buckets(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    bucket = world.store("a")
+    bucket.put("p/photos/", b"")  # a folder marker, as the S3 console makes one
+    bucket.put("p/photos/cat.jpg", b"cat")
+    local = tmp_path / "local"
+
+    down = sync("mem://a/p/", local, options=options, opener=world.opener)
+    again = sync("mem://a/p/", local, options=options, opener=world.opener)
+    back = sync(local, "mem://a/p/", delete=True, options=options, opener=world.opener)
+    report = verify("mem://a/p/", local, options=options, opener=world.opener)
+    between = sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+
+    assert (down.copied, down.failed) == (1, 0)
+    assert (local / "photos" / "cat.jpg").read_bytes() == b"cat"
+    assert (again.copied, back.copied, back.deleted) == (0, 0, 0)
+    assert report.ok and report.matched == 1
+    assert "p/photos/" in _keys(world, "a")
+    assert between.copied == 2
+    assert _keys(world, "b") == {"q/photos/": b"", "q/photos/cat.jpg": b"cat"}
