@@ -119,11 +119,23 @@ class ObjectURI:
             raise InvalidURIError("key must be a string")
         if _CONTROL.search(key):
             raise InvalidURIError("key contains a control character")
+        uri = self._unchecked(key)
+        _check_key(uri)
+        return uri
+
+    def text_with_key(self, key: str) -> str:
+        """How this URI with another key is written, the key unchecked.
+
+        For showing keys a service listed that omnicloud refuses as input (a
+        ``..`` segment, say): a listing shows them as they are, never fails on them.
+        """
+        return _format(self._unchecked(key))
+
+    def _unchecked(self, key: str) -> ObjectURI:
         uri = object.__new__(ObjectURI)
         for name in _LOCATOR_FIELDS:
             object.__setattr__(uri, name, getattr(self, name))
         object.__setattr__(uri, "key", key)
-        _check_key(uri)
         return uri
 
     def join(self, relative: str) -> ObjectURI:

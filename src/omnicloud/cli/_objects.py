@@ -32,7 +32,7 @@ def _require(store: Store, capability: type, what: str) -> None:
 
 def _info_dict(uri: ObjectURI, info: ObjectInfo) -> dict[str, object]:
     return {
-        "uri": str(uri.with_key(info.key)) if uri.provider != "local" else f"file:///{info.key}",
+        "uri": uri.text_with_key(info.key),
         "key": info.key,
         "size": info.size,
         "etag": info.etag,
@@ -89,7 +89,7 @@ def ls(
         count = 0
         for info in entries:
             count += 1
-            name = str(root.with_key(info.key))
+            name = root.text_with_key(info.key)
             if info.is_prefix:
                 console.print(f"{'PRE':>10}  {'':19}  {name}", markup=False)
             else:
@@ -155,15 +155,16 @@ def rm(
             prefix = target.key if target.is_prefix else target.key + "/"
             for info in list(store.list(prefix)):
                 store.delete(info.key, missing_ok=True)
-                deleted.append(info.key)
+                deleted.append(target.text_with_key(info.key))
+                if not json_output:  # as it happens: a failure later must not hide what is gone
+                    console.print(f"deleted {deleted[-1]}", markup=False)
         else:
             store.delete(target.key)
-            deleted.append(target.key)
+            deleted.append(str(target))
+            if not json_output:
+                console.print(f"deleted {target}", markup=False)
         if json_output:
-            print_json({"deleted": [str(target.with_key(k)) for k in deleted], "count": len(deleted)})
-        else:
-            for key in deleted:
-                console.print(f"deleted {target.with_key(key)}", markup=False)
+            print_json({"deleted": deleted, "count": len(deleted)})
 
 
 def stat(

@@ -8,7 +8,6 @@ configuration errors). ``-v`` turns on debug logging.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from omnicloud._json_text import json_text, printable
 from omnicloud.errors import ConfigError, InvalidURIError, OmniCloudError
 
 __all__ = [
@@ -49,6 +49,7 @@ class _DeferredConsole:
 
     def print(self, *objects: Any, **options: Any) -> None:
         stream = sys.stderr if self._stderr else sys.stdout
+        objects = tuple(printable(o) if isinstance(o, str) else o for o in objects)
         if options == {"markup": False} and all(isinstance(o, str) for o in objects):
             if not stream.isatty():
                 # Plain text to a pipe or file: written as it is, without loading Rich.
@@ -84,7 +85,7 @@ def to_jsonable(value: Any) -> Any:
 
 def print_json(value: Any) -> None:
     """Print one JSON document on stdout (no Rich markup, no wrapping)."""
-    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(to_jsonable(value)) + "\n")
     sys.stdout.flush()
 
 
@@ -93,7 +94,7 @@ def print_lines(lines: Iterable[str]) -> None:
     Rich would spend a tenth of a millisecond on each line."""
     write = sys.stdout.write
     for line in lines:
-        write(line + "\n")
+        write(printable(line) + "\n")
     sys.stdout.flush()
 
 

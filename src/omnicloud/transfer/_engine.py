@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from omnicloud._json_text import json_text
 from omnicloud.errors import ConfigError, NotFoundError, OmniCloudError, UnsupportedError
 from omnicloud.storage import Lister, ObjectInfo
 from omnicloud.transfer._context import (
@@ -778,11 +779,7 @@ def _write_manifest(
         ],
     }
     path = Path(manifest)
-    text = json.dumps(document, indent=2, ensure_ascii=False)
-    try:
-        encoded = (text + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # a local name that is not UTF-8 (kept as surrogates): escape it
-        encoded = (json.dumps(document, indent=2) + "\n").encode("ascii")
+    encoded = (json_text(document, indent=2) + "\n").encode("utf-8")
     temp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

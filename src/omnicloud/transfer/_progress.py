@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
 from typing import IO, Any, Protocol
 
+from omnicloud._json_text import json_text
 from omnicloud.transfer._results import ObjectResult
 
 __all__ = ["JsonLinesProgress", "NullProgress", "Progress", "RichProgress", "choose_progress"]
@@ -65,7 +65,7 @@ class JsonLinesProgress:
         self._last = float("-inf")  # the first advance always reports
 
     def _emit(self, record: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._stream.write(json_text(record) + "\n")
         self._stream.flush()
 
     def _progress_record(self) -> dict[str, Any]:

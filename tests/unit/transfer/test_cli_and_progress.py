@@ -119,6 +119,44 @@ def test_a_missing_source_is_one_line_on_stderr_and_exit_1(bucket: MemoryStore, 
     assert "Traceback" not in result.output
 
 
+def test_ls_and_rm_show_listed_keys_that_omnicloud_would_refuse_as_input(bucket: MemoryStore) -> None:
+    name = bucket.uri.bucket
+    bucket.put("dots/..", b"odd")  # S3 and others accept a '..' segment in a key
+    bucket.put("dots/ok", b"ok")
+
+    listed = runner.invoke(app, ["ls", "-r", f"mem://{name}/dots/"])
+    removed = runner.invoke(app, ["rm", "-r", f"mem://{name}/dots/"])
+
+    assert listed.exit_code == 0, listed.output
+    assert f"mem://{name}/dots/.." in listed.output
+    assert removed.exit_code == 0, removed.output
+    assert removed.output.splitlines() == [f"deleted mem://{name}/dots/..", f"deleted mem://{name}/dots/ok"]
+    assert list(bucket.list()) == []
+
+
+def test_local_names_that_are_not_utf8_give_valid_json_and_readable_text(
+    bucket: MemoryStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "\udcffname").write_bytes(b"x")  # the name b"\xffname", as Python spells it
+
+    listed = runner.invoke(app, ["ls", str(source), "--json"])
+    shown = runner.invoke(app, ["ls", str(source)])
+    synced = runner.invoke(app, ["sync", str(source), f"mem://{bucket.uri.bucket}/q/", "--json"])
+
+    assert listed.exit_code == 0, listed.output
+    [entry] = json.loads(listed.stdout_bytes.decode("utf-8"))
+    assert entry["key"].endswith("/\udcffname")
+    assert "\\xffname" in shown.stdout_bytes.decode("utf-8")
+    # An object key must be Unicode: that one object fails, and says why, in valid JSON.
+    assert synced.exit_code == 1
+    lines = [json.loads(line) for line in synced.stdout_bytes.decode("utf-8").splitlines()]
+    [failed] = [line for line in lines if line.get("outcome") == "failed"]
+    assert "unicode" in failed["error"]
+    assert lines[-1]["failed"] == 1
+
+
 def _command_line(command: str, bucket: MemoryStore, tmp_path: Path) -> list[str]:
     """A run of ``command`` that moves one small object from ``bucket`` into ``tmp_path``."""
     bucket.put("s/one", b"one")
