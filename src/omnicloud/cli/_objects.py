@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from typing import TYPE_CHECKING
@@ -77,9 +78,7 @@ def ls(
             if not (isinstance(store, Stat) and store.exists(prefix)):
                 prefix += "/"
         elif target.provider == "local" and prefix and not prefix.endswith("/"):
-            from pathlib import Path
-
-            if Path("/" + prefix).is_dir():
+            if os.path.isdir("/" + prefix):  # False, not an error, for a name too long to exist
                 prefix += "/"
         entries = store.list(prefix, delimiter=None if recursive else "/")
         root = target.bucket_uri if target.provider != "local" else target.with_key("")

@@ -61,10 +61,23 @@ from omnicloud.uri import ObjectURI
 
 _MiB = 1024 * 1024
 
-__all__ = ["TEMP_MARKER", "LocalStore", "write_attributes"]
+__all__ = ["TEMP_MARKER", "LocalStore", "temp_name", "write_attributes"]
 
 # Temporary files carry this marker; listings skip them.
 TEMP_MARKER = ".omnicloud-tmp-"
+_NAME_MAX = 255  # bytes in one file name on Linux file systems
+
+
+def temp_name(tag: str, name: str) -> str:
+    """The name of a temporary file beside ``name``: marker, ``tag``, then as much of ``name`` as fits.
+
+    File names are limited in bytes, not characters: a name of 230 bytes in
+    120 characters (accented or CJK) is cut by bytes, or the temporary file
+    could not be made for a file that can.
+    """
+    return os.fsdecode(os.fsencode(f"{TEMP_MARKER}{tag}-{name}")[:_NAME_MAX])
+
+
 _XATTR_META = "user.omnicloud.meta."
 _XATTR_CONTENT_TYPE = "user.omnicloud.content_type"
 # "<mtime_ns>:<size>" of the file when its digest was recorded.
@@ -144,7 +157,11 @@ class LocalStore(ClosesOnExit):
 
     def _file(self, key: str, op: str) -> Path:
         path = self.path(key)
-        if key == "" or key.endswith("/") or path.is_dir():
+        try:
+            directory = key == "" or key.endswith("/") or path.is_dir()
+        except OSError as err:  # a name longer than the file system allows, say
+            self._fail(err, op, key)
+        if directory:
             raise NotFoundError("is a directory, not a file", op=op, uri=self._uri_of(key), provider="local")
         return path
 
@@ -182,7 +199,7 @@ class LocalStore(ClosesOnExit):
         target = self._file(key, "put")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f"{TEMP_MARKER}{uuid.uuid4().hex[:12]}-{target.name}"[:255])
+            temp = target.with_name(temp_name(uuid.uuid4().hex[:12], target.name))
             handle = open(temp, "xb")  # noqa: SIM115 - closed by the writer
         except OSError as err:
             self._fail(err, "put", key)

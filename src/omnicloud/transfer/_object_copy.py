@@ -72,7 +72,7 @@ from omnicloud.storage import (
     Writer,
 )
 from omnicloud.storage._common import WRITE_SLICE, pwrite_all
-from omnicloud.storage.local import TEMP_MARKER
+from omnicloud.storage.local import temp_name
 from omnicloud.transfer._context import (
     Cancelled,
     TransferContext,
@@ -114,8 +114,8 @@ def destination_temp_path(final: Path, source: ObjectURI) -> Path:
 
     It carries the local backend's temporary marker, so listings never show it.
     """
-    tag = hashlib.sha256(f"{source}\0{final}".encode()).hexdigest()[:16]
-    return final.with_name(f"{TEMP_MARKER}part-{tag}-{final.name}"[:255])
+    tag = hashlib.sha256(f"{source}\0{final}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return final.with_name(temp_name(f"part-{tag}", final.name))
 
 
 def _portable_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
