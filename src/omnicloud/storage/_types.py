@@ -189,6 +189,11 @@ class Lister(Protocol):
 
         With ``delimiter="/"``, keys below the next ``/`` are rolled up into
         entries with ``is_prefix=True``.
+
+        A store whose listings carry no user metadata (S3 and OCI list names,
+        sizes and dates only) says so with a class attribute
+        ``LISTS_METADATA = False``: a sync then asks ``stat`` for a recorded
+        digest before it copies an object that only its date calls changed.
         """
         ...
 

@@ -59,6 +59,7 @@ class OCIStore(ClosesOnExit):
 
     # Server-side copy is not declared: OCI's CopyObject is an asynchronous work
     # request, not the synchronous copy the ServerSideCopy Protocol promises.
+    LISTS_METADATA: ClassVar[bool] = False  # listings carry no digest: see Lister
     CAPABILITIES: ClassVar[tuple[type, ...]] = (Reader, Writer, Lister, Deleter, Stat, Multipart, Admin)
     OPTIONS: ClassVar[tuple[str, ...]] = (
         "endpoint",

@@ -141,6 +141,7 @@ _TRANSIENT = {
 class S3Store(ClosesOnExit):
     """One S3 bucket."""
 
+    LISTS_METADATA: ClassVar[bool] = False  # listings carry no digest: see Lister
     CAPABILITIES: ClassVar[tuple[type, ...]] = (
         Reader,
         Writer,

@@ -392,6 +392,8 @@ def apply_plan(
         previous = done.get(str(src_uri))
         if previous is not None and previous[0] == source_version(info) and _still_there(action):
             return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="journal")
+        if action.reason == "newer" and _same_digest(ctx, src_uri, info, dst_uri, action.destination):
+            return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="digest")
         if action.needs_checksum and action.destination is not None:
             src_digest = object_digest(ctx, src_uri, info)
             if src_digest == object_digest(ctx, dst_uri, action.destination):
@@ -475,6 +477,36 @@ def apply_plan(
     if journal is not None and job and summary.failed == 0:
         journal.finish_job(job)
     return summary
+
+
+def _same_digest(
+    ctx: TransferContext,
+    src_uri: ObjectURI,
+    source: ObjectInfo,
+    dst_uri: ObjectURI,
+    destination: ObjectInfo | None,
+) -> bool:
+    """Whether both sides record the same digest, asking ``stat`` where a listing cannot tell.
+
+    Only for objects the plan copies because the destination is older: a
+    sync back from where they were copied to (dates are not kept) would
+    otherwise copy them all again. One stat per side whose store lists no
+    metadata (S3, OCI), and only for those objects.
+    """
+    if destination is None:
+        return False
+    digests = []
+    for uri, info in ((src_uri, source), (dst_uri, destination)):
+        digest = info.digest
+        if not is_canonical(digest) and not getattr(ctx.store(uri), "LISTS_METADATA", True):
+            try:
+                digest = _stat(ctx, uri).digest
+            except NotFoundError:  # gone since the listing: copy it
+                return False
+        if not is_canonical(digest):
+            return False
+        digests.append(digest)
+    return digests[0] == digests[1]
 
 
 def _still_there(action: PlannedAction) -> bool:
