@@ -161,9 +161,12 @@ def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str) ->
     else:
         if summary.dry_run:
             print_lines(
-                f"would {result.action} {result.source} -> {result.destination}"
-                if result.source
-                else f"would {result.action} {result.destination}"
+                (
+                    f"would {result.action} {result.source} -> {result.destination}"
+                    if result.source
+                    else f"would {result.action} {result.destination}"
+                )
+                + (" (if the digests differ)" if result.reason == "checksum" else "")
                 for result in summary.results
             )
         rate = summary.bytes / summary.elapsed if summary.elapsed > 0 else 0.0
@@ -350,7 +353,9 @@ def verify(
         else:
             for entry in problems:
                 detail = ""
-                if entry.status == "mismatch":
+                if entry.status == "mismatch" and None in (entry.source_digest, entry.destination_digest):
+                    detail = " (sizes differ)"  # found without reading either side
+                elif entry.status == "mismatch":
                     detail = f" (source {entry.source_digest}, destination {entry.destination_digest})"
                 console.print(f"{entry.status:<8} {entry.key}{detail}", markup=False)
             console.print(

@@ -98,6 +98,27 @@ def test_verify_exits_1_and_names_the_object_that_differs(bucket: MemoryStore) -
     assert "mismatch k" in result.output
 
 
+def test_verify_says_sizes_differ_when_it_needs_no_digest_to_tell(bucket: MemoryStore) -> None:
+    name = bucket.uri.bucket
+    bucket.put("a/k", b"one")
+    bucket.put("b/k", b"three")
+    result = runner.invoke(app, ["verify", f"mem://{name}/a/", f"mem://{name}/b/"])
+    assert result.exit_code == 1
+    assert "mismatch k (sizes differ)" in result.output
+    assert "None" not in result.output
+
+
+def test_a_checksum_dry_run_says_which_copies_depend_on_the_digests(bucket: MemoryStore) -> None:
+    name = bucket.uri.bucket
+    bucket.put("a/same", b"one")
+    bucket.put("b/same", b"one")
+    bucket.put("a/new", b"new")
+    result = runner.invoke(app, ["sync", f"mem://{name}/a/", f"mem://{name}/b/", "--checksum", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"would copy mem://{name}/a/same -> mem://{name}/b/same (if the digests differ)" in result.output
+    assert f"would copy mem://{name}/a/new -> mem://{name}/b/new\n" in result.output
+
+
 def test_download_writes_each_object_under_the_directory(bucket: MemoryStore, tmp_path: Path) -> None:
     name = bucket.uri.bucket
     bucket.put("x/1", b"one")
