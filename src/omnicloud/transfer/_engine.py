@@ -95,6 +95,14 @@ def _check_tree_ends(source: ObjectURI, target: ObjectURI) -> None:
         )
 
 
+def _same_place(source: ObjectURI, target: ObjectURI) -> bool:
+    """Whether two object URIs name one object (local paths once links are resolved)."""
+    paths = local_path(source), local_path(target)
+    if paths[0] is not None and paths[1] is not None:
+        return os.path.realpath(paths[0]) == os.path.realpath(paths[1])
+    return source == target
+
+
 def _overlap(source: ObjectURI, target: ObjectURI) -> bool:
     if source.bucket_uri != target.bucket_uri:
         return False
@@ -149,6 +157,8 @@ def copy(
                 f"{source} is a prefix or directory", hint="copy it with recursive=True (cp -r)"
             )
         target = _single_target(source, target)
+        if _same_place(source, target):
+            raise ConfigError(f"{source} and {target} are the same object", hint="name another destination")
         _check_manifest(manifest)
         started = time.monotonic()
         options = replace(options, journal=False) if dry_run else options

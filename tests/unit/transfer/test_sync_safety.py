@@ -229,3 +229,19 @@ def test_folder_markers_are_directories_on_a_file_system_and_objects_between_buc
     assert "p/photos/" in _keys(world, "a")
     assert between.copied == 2
     assert _keys(world, "b") == {"q/photos/": b"", "q/photos/cat.jpg": b"cat"}
+
+
+def test_copying_an_object_onto_itself_is_refused(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    world.store("a").put("k", b"keep")
+    (tmp_path / "f").write_bytes(b"keep")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+
+    same = [("mem://a/k", "mem://a/k"), ("mem://a/k", "mem://a/"), (tmp_path / "link", tmp_path / "f")]
+    for src, dst in same:
+        with pytest.raises(ConfigError, match="same object"):
+            copy(src, dst, options=options, opener=world.opener)
+
+    assert world.store("a").get("k") == b"keep"
+    assert (tmp_path / "f").read_bytes() == b"keep"
