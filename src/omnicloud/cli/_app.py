@@ -30,14 +30,21 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 def _global_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details to stderr."),
 ) -> None:
+    from omnicloud._log_redaction import RedactingFilter
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # With -v the SDKs log whole requests: no SAS, signature or Authorization header reaches stderr.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     if not verbose:
-        # The SDKs log request details at INFO; keep them quiet unless asked.
-        for name in ("botocore", "boto3", "urllib3", "azure", "google"):
+        # The SDKs log request details at INFO; keep them quiet unless asked. urllib3 warns
+        # of every retry it makes: the error a command ends with says what went wrong.
+        for name in ("botocore", "boto3", "azure", "google"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def build(command: str | None = None) -> typer.Typer:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, ClassVar, NoReturn
 
+from omnicloud._log_redaction import redact_sdk_logs
 from omnicloud.errors import (
     AuthenticationError,
     ConfigError,
@@ -109,6 +110,7 @@ class AzureStore(ClosesOnExit):
         retry_total: int = 3,
         data_plane: str = "auto",
     ) -> None:
+        redact_sdk_logs()  # urllib3 logs each URL at DEBUG, a SAS signature with it
         self._uri = ObjectURI("azure", container)
         self._max_concurrency = max_concurrency
         self._page_size = page_size

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 from urllib.parse import urlsplit
 
+from omnicloud._log_redaction import redact_sdk_logs
 from omnicloud.errors import (
     AuthenticationError,
     ConfigError,
@@ -190,6 +191,7 @@ class S3Store(ClosesOnExit):
         part_checksums: bool | str = True,
         display_uri: ObjectURI | None = None,
     ) -> None:
+        redact_sdk_logs()  # botocore logs headers and signatures at DEBUG
         # S3-compatible services (OCI's S3 API) show the URI the user gave.
         self._uri = display_uri or ObjectURI("aws", bucket)
         self._bucket = bucket
