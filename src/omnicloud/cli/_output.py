@@ -22,6 +22,7 @@ from omnicloud.errors import ConfigError, InvalidURIError, OmniCloudError
 
 __all__ = [
     "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "console",
     "err_console",
@@ -34,6 +35,7 @@ __all__ = [
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -116,7 +118,7 @@ def reporting_errors() -> Iterator[None]:
         fail(str(err), code=EXIT_FAILURE)
     except KeyboardInterrupt:
         err_console.print("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         # `omnicloud cat ... | head` closes the pipe early; that is not an error.
         raise typer.Exit(0) from None

@@ -13,12 +13,13 @@ import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from omnicloud.cli._output import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     console,
     err_console,
     print_json,
@@ -196,8 +197,10 @@ def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str) ->
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _interrupted_hint() -> None:
+def _interrupted_hint() -> NoReturn:
+    """The one line a transfer stopped by Ctrl-C ends with (the exit status says it was interrupted)."""
     err_console.print("stopped; run the same command again to resume", markup=False)
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @_tuned
@@ -239,7 +242,6 @@ def cp(
             )
         except KeyboardInterrupt:
             _interrupted_hint()
-            raise
         if not recursive:
             result = summary.results[0]
             if json_output:
@@ -311,7 +313,6 @@ def sync(
             )
         except KeyboardInterrupt:
             _interrupted_hint()
-            raise
         _print_summary(summary, json_output=json_output, verb="copied")
 
 
@@ -398,7 +399,6 @@ def download(
             )
         except KeyboardInterrupt:
             _interrupted_hint()
-            raise
         failed = [r for r in results if not r.ok]
         if json_output:
             for result in failed:

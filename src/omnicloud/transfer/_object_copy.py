@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import fcntl
 import functools
 import hashlib
 import io
@@ -490,7 +491,7 @@ class _ObjectCopy:
         done: dict[int, Piece] = {}
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            if (
+            resumable = (
                 partial is not None
                 and partial.kind == "download"
                 and partial.source == str(self.source)
@@ -500,13 +501,21 @@ class _ObjectCopy:
                 and _same_algorithm(partial.digest)
                 and temp.exists()
                 and temp.stat().st_size == self.size
-            ):
+            )
+            # Locked before anything is cut: the temporary name is the same on every run (that
+            # is how a rerun resumes), so a second run at once must not truncate the first's.
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                _lock_or_refuse(fd, final)
+            except BaseException:
+                os.close(fd)  # the file is the other run's: left as it is
+                raise
+            if resumable:
                 assert journal is not None
                 done = journal.pieces(key)
-                fd = os.open(temp, os.O_WRONLY)
             else:
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 try:
+                    os.ftruncate(fd, 0)
                     _preallocate(fd, self.size)
                 except OSError:
                     os.close(fd)
@@ -544,20 +553,19 @@ class _ObjectCopy:
             if journal is not None:
                 journal.record_piece(key, Piece(index, None, len(data), (digest,)))
 
-        missing = [i for i in range(chunk_count(self.size)) if i not in done]
-        try:
-            _StreamedDownload(self, store_chunk).run(missing)
-        finally:
-            os.close(fd)
-
         def discard() -> None:
             _discard_file(temp)
             if journal is not None:
                 journal.finish_partial(key)
 
-        digest = self._check(builder.value(self.size), discard)
-        self._check_source_unchanged(discard)
-        self._publish(temp, final, digest)
+        missing = [i for i in range(chunk_count(self.size)) if i not in done]
+        try:
+            _StreamedDownload(self, store_chunk).run(missing)
+            digest = self._check(builder.value(self.size), discard)
+            self._check_source_unchanged(discard)
+            self._publish(temp, final, digest)
+        finally:
+            os.close(fd)  # the lock goes with it, once the file has its final name
         if journal is not None:
             journal.finish_partial(key)
         return self.result(digest)
@@ -706,6 +714,11 @@ class _StreamedDownload:
                         break
                 else:
                     growing = False
+        except BaseException as err:
+            if not isinstance(err, Exception):
+                ctx.stop.set()  # Ctrl-C while measuring: the streams stop at their next chunk
+            self.halt.set()
+            raise
         finally:
             try:
                 _wait_all(futures, ctx)
@@ -1002,6 +1015,19 @@ class _HashingReader:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def _lock_or_refuse(fd: int, final: Path) -> None:
+    """Hold an exclusive lock on a download's temporary file, or refuse: another run holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise PreconditionFailedError(
+            "another transfer is writing this file",
+            op="download",
+            uri=f"file://{final}",
+            hint="wait for it to end, or choose another destination",
+        ) from None
 
 
 def _wait_all(futures: list[Future[None]], ctx: TransferContext) -> None:

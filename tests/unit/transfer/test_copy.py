@@ -414,3 +414,28 @@ def test_bandwidth_limit_slows_the_transfer_down(world: World, options: Transfer
     copy("mem://a/k", "mem://b/k", options=_with(options, bwlimit=8 * MiB), opener=world.opener)
     # 6 MiB at 8 MiB/s, less the 2 MiB burst allowance: at least 0.5 s.
     assert time.monotonic() - started >= 0.45
+
+
+def test_a_download_refuses_a_temporary_file_another_run_is_writing(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    import fcntl
+
+    from omnicloud.transfer._object_copy import destination_temp_path
+    from omnicloud.uri import parse_uri
+
+    world.store("a").put("big", payload(BIG))
+    final = tmp_path / "out.bin"
+    temp = destination_temp_path(final, parse_uri("mem://a/big"))
+    temp.write_bytes(b"the other run's bytes")
+    with open(temp, "rb+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a run in progress holds it
+
+        with pytest.raises(PreconditionFailedError, match="another transfer is writing"):
+            copy("mem://a/big", final, options=options, opener=world.opener)
+
+    assert temp.read_bytes() == b"the other run's bytes"
+    assert not final.exists()
+    summary = copy("mem://a/big", final, options=options, opener=world.opener)  # once it is free
+    assert summary.copied == 1
+    assert final.read_bytes() == payload(BIG)
