@@ -167,34 +167,44 @@ class Cloud:
 
 @contextmanager
 def emulators(names: Sequence[str]) -> Iterator[dict[str, Cloud]]:
-    from omnicloud import sandbox
-
     clouds: dict[str, Cloud] = {}
-    started = []
     try:
         for name in names:
-            start = {"s3": sandbox.start_moto, "az": sandbox.start_azurite, "gs": sandbox.start_gcs}[name]
-            emulator = start()
-            started.append(emulator)
-            env = {**os.environ, **emulator.env}
-            for variable in ("AWS_CA_BUNDLE", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
-                env.pop(variable, None)
-            remote = None
-            if name == "s3":
-                env.update(
-                    RCLONE_CONFIG_BENCHS3_TYPE="s3",
-                    RCLONE_CONFIG_BENCHS3_PROVIDER="Other",
-                    RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID="testing",
-                    RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY="testing",
-                    RCLONE_CONFIG_BENCHS3_ENDPOINT=emulator.endpoint,
-                    RCLONE_CONFIG_BENCHS3_REGION="us-east-1",
-                )
-                remote = "benchs3:"
-            clouds[name] = Cloud(name, env, remote, emulator)
+            clouds[name] = _start_cloud(name)
         yield clouds
     finally:
-        for emulator in started:
-            emulator.stop()
+        for cloud in clouds.values():
+            cloud.emulator.stop()
+
+
+def _start_cloud(name: str) -> Cloud:
+    from omnicloud import sandbox
+
+    start = {"s3": sandbox.start_moto, "az": sandbox.start_azurite, "gs": sandbox.start_gcs}[name]
+    emulator = start()
+    env = {**os.environ, **emulator.env}
+    for variable in ("AWS_CA_BUNDLE", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
+        env.pop(variable, None)
+    remote = None
+    if name == "s3":
+        env.update(
+            RCLONE_CONFIG_BENCHS3_TYPE="s3",
+            RCLONE_CONFIG_BENCHS3_PROVIDER="Other",
+            RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID="testing",
+            RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY="testing",
+            RCLONE_CONFIG_BENCHS3_ENDPOINT=emulator.endpoint,
+            RCLONE_CONFIG_BENCHS3_REGION="us-east-1",
+        )
+        remote = "benchs3:"
+    return Cloud(name, env, remote, emulator)
+
+
+def _restart(cloud: Cloud) -> None:
+    """A fresh emulator in place of one a timed-out tool left busy (Azurite works through its
+    queue of requests long after the tool is killed, and then times out the next bucket)."""
+    cloud.emulator.stop()
+    fresh = _start_cloud(cloud.scheme)
+    cloud.env, cloud.rclone_remote, cloud.emulator = fresh.env, fresh.rclone_remote, fresh.emulator
 
 
 @contextmanager
@@ -445,6 +455,9 @@ def small_objects(work: Path, clouds: dict[str, Cloud], count: int, results: lis
                 except RuntimeError as err:
                     entry.skipped = f"failed: {_last_line(err)}"
                 results.append(entry)
+                if "timed out" in entry.skipped:
+                    _restart(cloud)
+                    continue
                 if tool != "SDK loop (one PUT after another)" and not entry.skipped:
                     again = Result("small", f"{case}, sync with nothing changed", tool, objects=count)
                     again.samples.append(measure(cmd, env))
