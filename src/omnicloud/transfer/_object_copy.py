@@ -510,31 +510,32 @@ class _ObjectCopy:
             except BaseException:
                 os.close(fd)  # the file is the other run's: left as it is
                 raise
-            if resumable:
-                assert journal is not None
-                done = journal.pieces(key)
-            else:
-                try:
+            try:
+                if resumable:
+                    assert journal is not None
+                    done = journal.pieces(key)
+                else:
                     os.ftruncate(fd, 0)
                     _preallocate(fd, self.size)
-                except OSError:
-                    os.close(fd)
-                    _discard_file(temp)
-                    raise
-                if journal is not None:
-                    journal.start_partial(
-                        Partial(
-                            key,
-                            "download",
-                            str(self.source),
-                            version,
-                            self.size,
-                            CHUNK_SIZE,
-                            None,
-                            str(temp),
-                            DIGEST_ALGORITHM,  # what the journaled chunk digests are
+                    if journal is not None:
+                        journal.start_partial(
+                            Partial(
+                                key,
+                                "download",
+                                str(self.source),
+                                version,
+                                self.size,
+                                CHUNK_SIZE,
+                                None,
+                                str(temp),
+                                DIGEST_ALGORITHM,  # what the journaled chunk digests are
+                            )
                         )
-                    )
+            except BaseException:
+                os.close(fd)
+                if not resumable:
+                    _discard_file(temp)  # ours, and nothing in it worth keeping yet
+                raise
         except OSError as err:
             _os_error(err, "download", final)
         self.resumed_parts = len(done)
