@@ -390,13 +390,12 @@ def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
     if isinstance(err, ax.TransportError):
         return TransientError("cannot reach the Google auth endpoint", **fields)
     if isinstance(err, gx.RetryError):
-        # The SDK gave up retrying: whatever the last failure was, it was transient, and it has
-        # been retried until the deadline already, so a caller's own retries would repeat that
-        # wait (5 attempts made an unreachable endpoint take ~2 minutes to report).
+        # The SDK gave up retrying: whatever the last failure was, it was transient.
         cause = err.cause if isinstance(err.cause, Exception) else None
         inner = _map_error(cause, op, uri) if cause is not None else None
-        message = inner.message if isinstance(inner, TransientError) else "GCS kept failing"
-        return TransientError(f"{message} (retried until the deadline)", retryable=False, **fields)
+        if isinstance(inner, TransientError):
+            return inner
+        return TransientError("GCS kept failing until the retry deadline", **fields)
     status = getattr(getattr(err, "response", None), "status_code", None)
     if type(err).__name__ == "InvalidResponse" and isinstance(status, int):
         if status == 429 or status >= 500:

@@ -22,19 +22,18 @@ def with_retries(call: Callable[[], T], *, attempts: int, wait: float, what: str
     """Run ``call``, retrying :class:`TransientError` with jittered exponential backoff.
 
     After the last attempt the error is raised again, naming ``what`` (the
-    object) and how many attempts were made. A transient error marked not
-    ``retryable`` (one an SDK already retried until its deadline) ends it at once.
+    object) and how many attempts were made.
     """
     # The first attempt runs without tenacity: setting it up costs ~50 us, twice per small object.
     try:
         return call()
     except TransientError as err:
-        if attempts <= 1 or not err.retryable:
+        if attempts <= 1:
             raise _gave_up(err, what, 1) from err
     # The wait tenacity would have made after the first attempt; later waits double from there.
     time.sleep(min(wait + random.uniform(0, wait), max(wait, 20.0)))
     # Imported on the first retry: tenacity loads tornado when installed (~50 ms per start-up).
-    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
     def give_up(state: RetryCallState) -> T:
         outcome = state.outcome
@@ -44,7 +43,7 @@ def with_retries(call: Callable[[], T], *, attempts: int, wait: float, what: str
         raise _gave_up(err, what, state.attempt_number + 1) from err
 
     retrying = Retrying(
-        retry=retry_if_exception(lambda err: isinstance(err, TransientError) and err.retryable),
+        retry=retry_if_exception_type(TransientError),
         stop=stop_after_attempt(attempts - 1),
         wait=wait_exponential_jitter(initial=2 * wait, max=max(wait, 20.0), jitter=wait),
         retry_error_callback=give_up,

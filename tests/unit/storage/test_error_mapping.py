@@ -77,17 +77,6 @@ def test_gcs_api_errors_map_to_omnicloud_errors(exception_name: str, expected: t
     assert mapped.provider == "gcp"
 
 
-def test_gcs_retry_deadline_is_transient_but_not_to_be_retried_again() -> None:
-    from google.api_core import exceptions as gx
-
-    from omnicloud.storage.gcs import _map_error
-
-    mapped = _map_error(gx.RetryError("deadline", gx.ServiceUnavailable("down")), "get", "gs://b/k")
-    assert isinstance(mapped, TransientError)
-    assert not mapped.retryable
-    assert "retried until the deadline" in mapped.message
-
-
 def test_gcs_refresh_failure_is_an_authentication_error() -> None:
     from google.auth.exceptions import RefreshError
 

@@ -130,18 +130,6 @@ def test_errors_that_are_not_transient_are_not_retried() -> None:
     assert len(calls) == 1
 
 
-def test_a_transient_error_an_sdk_already_retried_to_its_deadline_is_not_retried_again() -> None:
-    calls = []
-
-    def exhausted() -> None:
-        calls.append(1)
-        raise TransientError("cannot reach GCS (retried until the deadline)", retryable=False)
-
-    with pytest.raises(TransientError, match="obj: gave up after 1 attempts"):
-        with_retries(exhausted, attempts=5, wait=0.001, what="obj")
-    assert len(calls) == 1
-
-
 def test_part_size_grows_to_fit_the_provider_part_count_and_stays_chunk_aligned() -> None:
     size = 100_000 * MiB
     part = choose_part_size(size, 16 * MiB, min_part=5 * MiB, max_part=5 * 1024 * MiB, max_parts=10_000)
