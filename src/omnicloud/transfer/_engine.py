@@ -66,7 +66,7 @@ def _as_prefix(uri: ObjectURI) -> ObjectURI:
 
 def _is_local_dir(uri: ObjectURI) -> bool:
     path = local_path(uri)
-    return path is not None and _is_dir(path)
+    return path is not None and os.path.isdir(path)  # False for a name too long to exist
 
 
 def _single_target(source: ObjectURI, target: ObjectURI) -> ObjectURI:
@@ -84,7 +84,7 @@ def _check_tree_ends(source: ObjectURI, target: ObjectURI) -> None:
     itself one level deeper on every run; rclone refuses both as well.
     """
     path = local_path(source)
-    if path is not None and not _is_dir(path):
+    if path is not None and not os.path.isdir(path):
         if os.path.exists(path):
             raise ConfigError(f"{source} is not a directory", hint="copy one file with cp, without -r")
         raise NotFoundError("no such directory", op="list", uri=str(source))
@@ -118,13 +118,6 @@ def _overlap(source: ObjectURI, target: ObjectURI) -> bool:
 def _file_system_side(source: ObjectURI, target: ObjectURI) -> bool:
     """Whether one side is a file system, where folder markers are directories, not objects."""
     return local_path(source) is not None or local_path(target) is not None
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # a name too long for the filesystem, say: no directory of that name
-        return False
 
 
 def copy(
@@ -379,7 +372,8 @@ def apply_plan(
     options = ctx.options
     summary = TransferSummary()
     lock = threading.Lock()
-    slots = threading.Semaphore(options.concurrency * 2)  # objects submitted and not yet counted
+    in_flight = options.concurrency * 2
+    slots = threading.Semaphore(in_flight)  # objects submitted and not yet counted
     journal = ctx.journal
     done = journal.done_objects(job) if journal is not None and job else {}
     dst_store = ctx.store(target)
@@ -454,7 +448,6 @@ def apply_plan(
         with lock:
             return summary.failed
 
-    in_flight = options.concurrency * 2
     failed_before_deleting: int | None = None
     pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-object")
     try:
@@ -546,11 +539,7 @@ def _not_deleted(target: ObjectURI, action: PlannedAction, failures: int) -> Obj
 
 def _display(base: ObjectURI, relative: str) -> str:
     """``base`` joined with ``relative`` for a report, even when the two make no valid URI."""
-    try:
-        return str(base.join(relative))
-    except OmniCloudError:
-        text = str(base)
-        return f"{text}{'' if text.endswith('/') else '/'}{relative}"
+    return base.text_with_key((base.key if base.is_prefix else base.key + "/") + relative)
 
 
 def _stat(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
