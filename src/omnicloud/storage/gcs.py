@@ -79,7 +79,7 @@ class GCSStore(ClosesOnExit):
         # a person at a terminal; the transfer engine adds its own retries.
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        self._retry = DEFAULT_RETRY.with_timeout(retry_deadline)
+        self._retry = DEFAULT_RETRY.with_timeout(retry_deadline).with_predicate(_sdk_retries)
 
     @classmethod
     def from_uri(cls, uri: ObjectURI, *, credentials: Any = None, **options: Any) -> GCSStore:
@@ -370,6 +370,31 @@ def _make_client(project: str | None, endpoint: str | None, credentials: Any) ->
     if getattr(client, "_bucket_metadata_cache", None) is not None:
         client._bucket_metadata_cache = None
     return client
+
+
+def _sdk_retries(err: Exception) -> bool:
+    """What the SDK retries by itself: its own choice, less a connection that cannot be made.
+
+    An endpoint nobody answers on would otherwise be retried until the SDK's deadline inside
+    every one of the caller's attempts (~2 minutes to report); S3 and Azure leave it to the
+    caller after a few quick tries, and so does this.
+    """
+    from google.cloud.storage.retry import _should_retry
+
+    return not _cannot_connect(err) and bool(_should_retry(err))
+
+
+def _cannot_connect(err: BaseException) -> bool:
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(err, ConnectionRefusedError | requests.ConnectTimeout):
+        return True
+    if isinstance(err, requests.ConnectionError):
+        reason = err.args[0] if err.args else None
+        # requests wraps urllib3's MaxRetryError, whose reason is the failure to connect.
+        return isinstance(getattr(reason, "reason", reason), NewConnectionError)
+    return False
 
 
 def _map_error(err: Exception, op: str, uri: str | None) -> OmniCloudError:
