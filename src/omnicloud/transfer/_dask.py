@@ -22,7 +22,7 @@ from omnicloud.errors import ConfigError
 from omnicloud.storage import open_store
 from omnicloud.transfer._context import as_lister
 from omnicloud.transfer._options import TransferOptions
-from omnicloud.transfer._plan import Filters
+from omnicloud.transfer._plan import Filters, empty_source_error
 from omnicloud.transfer._progress import Progress
 from omnicloud.transfer._results import TransferSummary
 from omnicloud.uri import ObjectURI
@@ -48,6 +48,16 @@ def partition_prefixes(source: ObjectURI, target: ObjectURI, *, delete: bool) ->
         finally:
             store.close()
     return sorted(names)
+
+
+def _lists_nothing(uri: ObjectURI) -> bool:
+    store = open_store(uri.bucket_uri)
+    try:
+        return next(iter(as_lister(store).list(uri.key, delimiter="/")), None) is None
+    except FileNotFoundError:
+        return True
+    finally:
+        store.close()
 
 
 def sync_partition(
@@ -122,6 +132,10 @@ def sync_on_dask(
     import time
 
     started = time.monotonic()
+    # Each partition may lawfully hold only deletions, so the single-machine guard against a
+    # source that lists nothing (a mistyped prefix emptying the destination) is made here.
+    if delete and _lists_nothing(source) and not _lists_nothing(target):
+        raise empty_source_error(source.key)
     client, owned = _client(executor)
     try:
         prefixes = partition_prefixes(source, target, delete=delete)

@@ -183,13 +183,18 @@ def plan_actions(
     source_seen = False
     for action in actions:
         if action.action == "delete" and not source_seen:
-            raise NotFoundError(
-                f"the source lists no objects below {source_prefix!r}; nothing was deleted",
-                op="list",
-                hint="check the source; to empty the destination, use `omnicloud rm -r`",
-            )
+            raise empty_source_error(source_prefix)
         source_seen = True
         yield action
+
+
+def empty_source_error(source_prefix: str) -> NotFoundError:
+    """Why a sync with deletions refuses a source that lists nothing (a mistyped prefix, say)."""
+    return NotFoundError(
+        f"the source lists no objects below {source_prefix!r}; nothing was deleted",
+        op="list",
+        hint="check the source; to empty the destination, use `omnicloud rm -r`",
+    )
 
 
 def _ordered(listing: Iterator[tuple[str, ObjectInfo]], side: str) -> Iterator[tuple[str, ObjectInfo]]:

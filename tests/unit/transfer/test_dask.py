@@ -77,3 +77,40 @@ def test_an_unknown_executor_is_a_configuration_error(buckets: tuple[MemoryStore
     src, dst = buckets
     with pytest.raises(ConfigError, match="executor"):
         sync(f"mem://{src.uri.bucket}/", f"mem://{dst.uri.bucket}/", executor="spark")
+
+
+def test_a_source_prefix_that_lists_nothing_never_empties_the_destination_on_dask(
+    client: Any, buckets: tuple[MemoryStore, MemoryStore], options: TransferOptions, tmp_path: Path
+) -> None:
+    from omnicloud.errors import NotFoundError
+
+    src, dst = buckets
+    src.put("data/a/1", b"1")
+    dst.put("mirror/a/1", b"1")
+    dst.put("mirror/top", b"t")
+    options = replace(options, journal=tmp_path / "j.sqlite")
+
+    # Each partition on its own may hold only deletions; the mistyped prefix is caught before any runs.
+    with pytest.raises(NotFoundError, match="lists no objects"):
+        sync(
+            f"mem://{src.uri.bucket}/dta/",
+            f"mem://{dst.uri.bucket}/mirror/",
+            delete=True,
+            executor=client,
+            options=options,
+        )
+
+    assert sorted(i.key for i in dst.list("mirror/")) == ["mirror/a/1", "mirror/top"]
+    # An empty destination is no reason to refuse, and neither is a sync that deletes nothing.
+    empty = sync(
+        f"mem://{src.uri.bucket}/dta/",
+        f"mem://{dst.uri.bucket}/new/",
+        delete=True,
+        executor=client,
+        options=options,
+    )
+    assert (empty.copied, empty.deleted) == (0, 0)
+    kept = sync(
+        f"mem://{src.uri.bucket}/dta/", f"mem://{dst.uri.bucket}/mirror/", executor=client, options=options
+    )
+    assert (kept.copied, kept.deleted) == (0, 0)
