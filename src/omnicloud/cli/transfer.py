@@ -252,6 +252,8 @@ def cp(
                     "digest": result.digest,
                     "resumed_parts": result.resumed_parts,
                 }
+                if result.restarted:
+                    record["restarted"] = result.restarted
                 if dry_run:
                     record["dry_run"] = True
                     record["estimated_cost"] = summary.estimated_cost

@@ -107,6 +107,7 @@ class Journal:
             ) from err
         self._lock = threading.Lock()
         self._pending: list[tuple[str, str, str, int, str | None]] = []
+        self._partial_keys: set[str] | None = None  # loaded on first use; partials are few
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
@@ -135,8 +136,18 @@ class Journal:
             ).fetchone()
         return Partial(*row) if row else None
 
+    def has_partial(self, destination: str) -> bool:
+        """Whether a partial transfer to ``destination`` is journaled (no query per object)."""
+        with self._lock:
+            if self._partial_keys is None:
+                rows = self._db.execute("SELECT destination FROM partials").fetchall()
+                self._partial_keys = {row[0] for row in rows}
+            return destination in self._partial_keys
+
     def start_partial(self, partial: Partial) -> None:
         with self._lock:
+            if self._partial_keys is not None:
+                self._partial_keys.add(partial.destination)
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM pieces WHERE destination = ?", (partial.destination,))
             self._db.execute(
@@ -171,6 +182,8 @@ class Journal:
 
     def finish_partial(self, destination: str) -> None:
         with self._lock:
+            if self._partial_keys is not None:
+                self._partial_keys.discard(destination)
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM pieces WHERE destination = ?", (destination,))
             self._db.execute("DELETE FROM partials WHERE destination = ?", (destination,))

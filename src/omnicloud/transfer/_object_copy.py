@@ -110,6 +110,15 @@ def source_version(info: ObjectInfo) -> str:
     return f"{info.etag or ''}|{info.size}|{info.version or ''}"
 
 
+def _not_resumed(partial: Partial, source: str, version: str, size: int) -> str:
+    """Why a journaled partial transfer to the same destination is started over."""
+    if partial.source != source:
+        return f"the interrupted run was copying {partial.source} here"
+    if partial.source_version != version or partial.size != size:
+        return "the source changed since the interrupted run"
+    return "what the interrupted run left cannot be reused"
+
+
 def destination_temp_path(final: Path, source: ObjectURI) -> Path:
     """The temporary file a download into ``final`` writes, the same on every run (for resume).
 
@@ -188,6 +197,7 @@ class _ObjectCopy:
         self.metadata = _portable_metadata(info.metadata)
         self.content_type = info.content_type
         self.resumed_parts = 0
+        self.restarted = ""
 
     def result(self, digest: str) -> ObjectResult:
         return ObjectResult(
@@ -198,7 +208,33 @@ class _ObjectCopy:
             size=self.size,
             digest=digest,
             resumed_parts=self.resumed_parts,
+            restarted=self.restarted,
         )
+
+    def _starting_over(self, partial: Partial, version: str) -> None:
+        self.restarted = _not_resumed(partial, str(self.source), version, self.size)
+        log.warning("%s: starting over: %s", self.destination, self.restarted)
+
+    def _forget_partial(self, dst_path: Path | None) -> None:
+        """Clean up after an interrupted transfer to this destination that this one will not resume.
+
+        It took the multipart or ranged path; this copy does not (the source is smaller now, say),
+        so its unfinished upload is aborted and its temporary file removed, never left behind.
+        """
+        journal = self.ctx.journal
+        key = str(dst_path) if dst_path is not None else str(self.destination)
+        if journal is None or not journal.has_partial(key):
+            return
+        partial = journal.partial(key)
+        if partial is None:
+            return
+        self._starting_over(partial, source_version(self.info))
+        store = self.dst_store
+        if partial.kind == "upload" and partial.upload_id and isinstance(store, Multipart):
+            _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
+        if partial.kind == "download" and partial.temp_path and dst_path is not None:
+            _discard_unless_locked(Path(partial.temp_path), dst_path)
+        journal.finish_partial(key)
 
     def run(self) -> ObjectResult:
         options = self.ctx.options
@@ -212,11 +248,13 @@ class _ObjectCopy:
         ):
             return self._server_side(self.dst_store)
         if dst_path is not None and local_path(self.source) is not None and self.size >= CHUNK_SIZE:
+            self._forget_partial(dst_path)
             return self._local_to_local(dst_path)
         if dst_path is not None and large:
             return self._ranged_download(dst_path)
         if large and isinstance(self.dst_store, Multipart):
             return self._multipart_upload(self.dst_store)
+        self._forget_partial(dst_path)
         writer = as_writer(self.dst_store)
         if large:
             return self._streaming_put(writer)
@@ -388,6 +426,7 @@ class _ObjectCopy:
             done = journal.pieces(key)
         else:
             if partial is not None and partial.kind == "upload" and partial.upload_id:
+                self._starting_over(partial, version)
                 _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
             expected = self.expected if late is not None else self._upfront_digest()
             part_size = choose_part_size(
@@ -515,6 +554,8 @@ class _ObjectCopy:
                     assert journal is not None
                     done = journal.pieces(key)
                 else:
+                    if partial is not None and partial.kind == "download":
+                        self._starting_over(partial, version)
                     os.ftruncate(fd, 0)
                     _preallocate(fd, self.size)
                     if journal is not None:
@@ -946,6 +987,21 @@ def _discard_file(path: Path) -> None:
     """Remove a temporary file if it is there; cleaning up must never hide the real error."""
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
+
+
+def _discard_unless_locked(temp: Path, final: Path) -> None:
+    """Remove a download's temporary file, unless another run is writing it right now."""
+    try:
+        fd = os.open(temp, os.O_WRONLY)
+    except OSError:
+        return  # already gone
+    try:
+        _lock_or_refuse(fd, final)
+        _discard_file(temp)
+    except PreconditionFailedError:
+        pass  # that run owns it
+    finally:
+        os.close(fd)
 
 
 def _preallocate(fd: int, size: int) -> None:

@@ -108,6 +108,8 @@ class JsonLinesProgress:
                 record["digest"] = result.digest
             if result.resumed_parts:
                 record["resumed_parts"] = result.resumed_parts
+            if result.restarted:
+                record["restarted"] = result.restarted
             if result.error:
                 record["error"] = result.error
             self._emit(record)

@@ -33,6 +33,7 @@ class ObjectResult:
     error: str | None = None
     resumed_parts: int = 0
     reason: str = ""
+    restarted: str = ""  # why an interrupted transfer of this object was started over, not resumed
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import logging
 import os
 import time
 from pathlib import Path
@@ -169,7 +170,9 @@ def test_interrupted_multipart_upload_resumes_without_resending_finished_parts(
     assert Journal(options.journal_path()).counts() == {"partials": 0, "pieces": 0, "done_objects": 0}  # type: ignore[arg-type]
 
 
-def test_resume_starts_over_when_the_source_changed_since(world: World, options: TransferOptions) -> None:
+def test_resume_starts_over_when_the_source_changed_since(
+    world: World, options: TransferOptions, caplog: pytest.LogCaptureFixture
+) -> None:
     src, dst = world.store("a"), world.store("b")
     src.put("big", payload(BIG))
     dst.faults["upload_part"] = lambda n, args: OmniCloudError("boom") if args[1] == 5 else None
@@ -178,9 +181,79 @@ def test_resume_starts_over_when_the_source_changed_since(world: World, options:
     new = payload(BIG, seed=5)
     src.put("big", new)
     dst.faults.clear()
-    summary = copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+    with caplog.at_level(logging.WARNING, logger="omnicloud.transfer"):
+        summary = copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
     assert summary.results[0].resumed_parts == 0
+    assert summary.results[0].restarted == "the source changed since the interrupted run"
+    assert "mem://b/big: starting over: the source changed since the interrupted run" in caplog.text
     assert dst.get("big") == new
+
+
+def test_a_download_whose_source_changed_since_it_was_interrupted_says_why_it_starts_over(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    src = world.store("a")
+    src.put("big", payload(BIG))
+    src.faults["read"] = lambda n, args: OmniCloudError("reset") if args[1] >= 2 * 8 * MiB else None
+    target = tmp_path / "big.bin"
+    serial = _with(options, part_concurrency=1)
+    with pytest.raises(OmniCloudError):
+        copy("mem://a/big", str(target), options=serial, opener=world.opener)
+    src.faults.clear()
+    new = payload(BIG, seed=3)
+    src.put("big", new)
+
+    summary = copy("mem://a/big", str(target), options=serial, opener=world.opener)
+
+    assert (summary.results[0].resumed_parts, summary.results[0].restarted) == (
+        0,
+        "the source changed since the interrupted run",
+    )
+    assert target.read_bytes() == new
+    # A rerun with nothing journaled has nothing to explain.
+    again = copy("mem://a/big", str(tmp_path / "other.bin"), options=serial, opener=world.opener)
+    assert again.results[0].restarted == ""
+
+
+def test_an_interrupted_upload_whose_source_became_small_is_aborted_not_left_behind(
+    world: World, options: TransferOptions
+) -> None:
+    src, dst = world.store("a"), world.store("b")
+    src.put("big", payload(BIG))
+    dst.faults["upload_part"] = lambda n, args: OmniCloudError("boom") if args[1] == 3 else None
+    with pytest.raises(OmniCloudError):
+        copy("mem://a/big", "mem://b/big", options=_with(options, part_concurrency=1), opener=world.opener)
+    dst.faults.clear()
+    src.put("big", b"small now")
+
+    summary = copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+
+    assert summary.results[0].restarted == "the source changed since the interrupted run"
+    assert dst.get("big") == b"small now"
+    # The unfinished multipart upload is aborted (it costs storage until then), its journal rows gone.
+    assert dst.calls["abort_multipart"] == 1
+    assert Journal(options.journal_path()).counts()["partials"] == 0  # type: ignore[arg-type]
+
+
+def test_an_interrupted_download_whose_source_became_small_leaves_no_temporary_file(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    src = world.store("a")
+    src.put("big", payload(BIG))
+    src.faults["read"] = lambda n, args: OmniCloudError("reset") if args[1] >= 2 * 8 * MiB else None
+    target = tmp_path / "big.bin"
+    with pytest.raises(OmniCloudError):
+        copy("mem://a/big", str(target), options=_with(options, part_concurrency=1), opener=world.opener)
+    assert [p for p in tmp_path.iterdir() if TEMP_MARKER in p.name]
+    src.faults.clear()
+    src.put("big", b"small now")
+
+    summary = copy("mem://a/big", str(target), options=options, opener=world.opener)
+
+    assert summary.results[0].restarted == "the source changed since the interrupted run"
+    assert target.read_bytes() == b"small now"
+    assert [p.name for p in tmp_path.iterdir() if TEMP_MARKER in p.name] == []
+    assert Journal(options.journal_path()).counts()["partials"] == 0  # type: ignore[arg-type]
 
 
 def test_large_object_downloads_over_ranged_streams_into_a_local_file(
