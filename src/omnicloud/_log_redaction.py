@@ -21,10 +21,11 @@ __all__ = ["RedactingFilter", "redact", "redact_sdk_logs"]
 REDACTED: Final = "***"  # as a credentials Secret shows itself; not imported, to keep the CLI light
 
 _PATTERNS: Final = (
-    # Query and connection-string parameters: Azure SAS (sig), S3 presigned URLs, keys.
+    # Query and connection-string parameters: Azure SAS (sig), S3 presigned URLs, keys,
+    # and a GCS upload session's id (whoever holds it can write the object).
     re.compile(
         r"(?i)\b((?:sig|x-amz-signature|x-amz-security-token|signature|accountkey"
-        r"|sharedaccesssignature|x-goog-signature)=)[^&\s'\"<>;,]+"
+        r"|sharedaccesssignature|x-goog-signature|upload_id)=)[^&\s'\"<>;,]+"
     ),
     # Header values as botocore and urllib3 print them: 'Authorization': b'AWS4-HMAC-SHA256 ...'.
     re.compile(

@@ -18,6 +18,7 @@ from omnicloud.storage import (
     MetadataOnComplete,
     Multipart,
     Reader,
+    ResumableUpload,
     ServerSideCopy,
     Stat,
     Writer,
@@ -25,7 +26,7 @@ from omnicloud.storage import (
 
 pytestmark = pytest.mark.emulator
 
-PROTOCOLS = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, Admin)
+PROTOCOLS = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, ResumableUpload, Admin)
 
 
 def keys(store: Any, prefix: str = "", delimiter: str | None = None) -> list[str]:
@@ -345,6 +346,28 @@ def test_aborted_multipart_upload_leaves_no_object(store: Any) -> None:
     store.upload_part("mp/aborted", upload, 1, b"x" * 100)
     store.abort_multipart("mp/aborted", upload)
     assert not store.exists("mp/aborted")
+
+
+# --- upload sessions ------------------------------------------------------------------
+
+
+def test_an_upload_session_takes_pieces_in_order_and_says_what_it_holds(store: Any) -> None:
+    if not isinstance(store, ResumableUpload):
+        pytest.skip(f"{type(store).__name__} has no upload sessions")
+    grain = store.resumable_granularity
+    data = os.urandom(2 * grain + 1000)
+    session = store.start_resumable(
+        "rs/object", size=len(data), metadata={"omnicloud_digest": "sha256:ab"}, content_type="text/x"
+    )
+    assert store.resumable_offset("rs/object", session, len(data)) == 0
+    assert store.send_resumable("rs/object", session, 0, data[:grain], len(data)) == grain
+    # A new process learns where to go on from the service, not from its own notes.
+    assert store.resumable_offset("rs/object", session, len(data)) == grain
+    assert not store.exists("rs/object")
+    assert store.send_resumable("rs/object", session, grain, data[grain:], len(data)) == len(data)
+    assert store.get("rs/object") == data
+    info = store.stat("rs/object")
+    assert (info.digest, info.content_type, info.size) == ("sha256:ab", "text/x", len(data))
 
 
 # --- buckets -----------------------------------------------------------------------

@@ -67,11 +67,12 @@ def _finish(args: list[str]) -> dict[str, object]:
     return records[-1]
 
 
-@pytest.fixture(params=["s3", "az"])
+@pytest.fixture(params=["s3", "az", "gs"])
 def bucket(request: pytest.FixtureRequest, sandbox_env: dict[str, str]) -> str:
     # S3 records the digest when the upload starts (hashed before the first
     # part); Azure when it completes (hashed from the parts as they go, and
-    # from the journal's chunk digests on resume).
+    # from the journal's chunk digests on resume). GCS sends one session's
+    # pieces in order and asks the service where to go on from.
     uri = f"{request.param}://oc-resume-{uuid.uuid4().hex[:10]}"
     store = open_store(uri)
     assert isinstance(store, Admin)

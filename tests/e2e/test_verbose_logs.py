@@ -35,6 +35,7 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ("Signature:\n" + "c" * 64, "c" * 64),
         ("DefaultEndpointsProtocol=http;AccountName=a;AccountKey=S3cr3t==;BlobEndpoint=x", "S3cr3t=="),
         ("BlobEndpoint=http://h/a;SharedAccessSignature=sv=1&sig=Zz9", "Zz9"),
+        ('"PUT /upload/storage/v1/b/b/o?uploadType=resumable&upload_id=ADPycd7 HTTP/1.1" 308', "ADPycd7"),
     ],
 )
 def test_redaction_takes_the_secret_out_of_each_kind_of_sdk_log_line(line: str, secret: str) -> None:
@@ -90,11 +91,29 @@ def test_verbose_runs_on_azure_with_a_sas_and_on_s3_log_requests_without_secrets
 
 
 @pytest.mark.emulator
+def test_verbose_gcs_upload_in_pieces_logs_its_session_without_the_session_id(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    name = f"oc-v-{uuid.uuid4().hex[:10]}"
+    env = os.environ.copy()
+    assert _run("mb", f"gs://{name}", env=env).returncode == 0
+    source = tmp_path / "f.bin"
+    source.write_bytes(os.urandom(17 * 2**20))
+
+    run = _run("-v", "cp", str(source), f"gs://{name}/f.bin", "--part-size", "8MiB", env=env)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "upload_id=***" in run.stderr  # each piece's request was logged, the session id taken out
+    assert not re.search(r"upload_id=(?!\*\*\*)", run.stderr)
+
+
+@pytest.mark.emulator
 def test_retries_against_an_unreachable_endpoint_end_in_one_line(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, **azurite_env(f"http://127.0.0.1:{port}")}  # nothing listens there
+    env["OMNICLOUD_STATE_DIR"] = str(tmp_path / "state")  # no other test's journal
     source = tmp_path / "f.bin"
     source.write_bytes(b"x" * (17 * 2**20))
 

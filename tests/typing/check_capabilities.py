@@ -12,6 +12,7 @@ from omnicloud.storage import (
     Lister,
     Multipart,
     Reader,
+    ResumableUpload,
     ServerSideCopy,
     Stat,
     Store,
@@ -69,7 +70,10 @@ def s3(store: S3Store) -> None:
 
 
 def gcs(store: GCSStore) -> None:
-    capabilities: tuple[Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Admin] = (
+    capabilities: tuple[
+        Store, Reader, Writer, ResumableUpload, Lister, Deleter, Stat, ServerSideCopy, Admin
+    ] = (
+        store,
         store,
         store,
         store,

@@ -26,6 +26,7 @@ __all__ = [
     "ObjectInfo",
     "PartInfo",
     "Reader",
+    "ResumableUpload",
     "ServerSideCopy",
     "Stat",
     "Store",
@@ -255,6 +256,43 @@ class MetadataOnComplete(Protocol):
     ) -> ObjectInfo:
         """``complete_multipart``, with ``metadata`` added to what the upload started with (and winning)."""
         ...
+
+
+@runtime_checkable
+class ResumableUpload(Protocol):
+    """A store whose large uploads are one session, sent in order, that outlives the sender.
+
+    GCS's resumable uploads. The service makes the object as soon as the last
+    byte arrives, so a caller checks what it sent before it sends the last
+    piece. The session handle is a bearer secret: whoever holds it can write
+    the object, with no other credential.
+    """
+
+    resumable_granularity: int  # every piece but the last is a multiple of this many bytes
+
+    def start_resumable(
+        self,
+        key: str,
+        *,
+        size: int,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Open a session for an object of ``size`` bytes; return its handle."""
+        ...
+
+    def resumable_offset(self, key: str, session: str, size: int) -> int:
+        """How many bytes the service holds (``size`` once the object is made).
+
+        :class:`~omnicloud.errors.NotFoundError` when the session is gone (cancelled or expired).
+        """
+        ...
+
+    def send_resumable(self, key: str, session: str, start: int, data: bytes, size: int) -> int:
+        """Send ``data`` as the bytes from ``start``; return how many bytes the service now holds."""
+        ...
+
+    def cancel_resumable(self, key: str, session: str) -> None: ...
 
 
 @runtime_checkable

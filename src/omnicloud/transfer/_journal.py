@@ -16,6 +16,7 @@ survives the process being killed at any point.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -94,6 +95,9 @@ class Journal:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only: it holds GCS upload session URLs, which are bearer secrets. SQLite gives
+            # its -wal and -shm files the same mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

@@ -14,8 +14,11 @@ Routes, tried in this order:
 4. **multipart upload** — a large object to a store with ``Multipart``: parts
    read in parallel from the source (ranged reads: nothing touches the disk
    between clouds) and uploaded in parallel.
-5. **single request** — everything else: small objects in one GET and one PUT;
-   large objects to stores without multipart stream through a hashing reader.
+5. **upload session** — a large object to a store with ``ResumableUpload`` (GCS): one
+   session, pieces sent in order and journaled; the service makes the object on the
+   last byte, so the digest and the source's version are checked before it goes.
+6. **single request** — everything else: small objects in one GET and one PUT;
+   large objects to stores with neither stream through a hashing reader.
 
 Every route ends with the canonical digest of the bytes actually moved,
 compared with the source's recorded digest when it has one; a mismatch raises
@@ -29,7 +32,7 @@ takes it when the upload completes (``MetadataOnComplete``): the parts are
 hashed as they are sent and the digest of what was sent is recorded, so the
 source is read once.
 
-Multipart uploads and ranged downloads journal each finished part or chunk, pinned to
+Multipart uploads, upload sessions and ranged downloads journal each finished piece, pinned to
 the source's version, so a rerun after a crash sends only what is missing.
 """
 
@@ -44,6 +47,7 @@ import hashlib
 import io
 import itertools
 import logging
+import math
 import mmap
 import os
 import threading
@@ -55,9 +59,11 @@ from typing import IO, NoReturn
 
 from omnicloud.errors import (
     IntegrityError,
+    NotFoundError,
     OmniCloudError,
     PermissionDeniedError,
     PreconditionFailedError,
+    TransientError,
 )
 from omnicloud.storage import (
     DIGEST_METADATA_KEY,
@@ -67,6 +73,7 @@ from omnicloud.storage import (
     ObjectInfo,
     PartInfo,
     Reader,
+    ResumableUpload,
     ServerSideCopy,
     Stat,
     Store,
@@ -232,6 +239,8 @@ class _ObjectCopy:
         store = self.dst_store
         if partial.kind == "upload" and partial.upload_id and isinstance(store, Multipart):
             _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
+        if partial.kind == "resumable" and partial.upload_id and isinstance(store, ResumableUpload):
+            _quietly(lambda: store.cancel_resumable(self.destination.key, partial.upload_id or ""))
         if partial.kind == "download" and partial.temp_path and dst_path is not None:
             _discard_unless_locked(Path(partial.temp_path), dst_path)
         journal.finish_partial(key)
@@ -254,6 +263,8 @@ class _ObjectCopy:
             return self._ranged_download(dst_path)
         if large and isinstance(self.dst_store, Multipart):
             return self._multipart_upload(self.dst_store)
+        if large and isinstance(self.dst_store, ResumableUpload):
+            return self._resumable_upload(self.dst_store)
         self._forget_partial(dst_path)
         writer = as_writer(self.dst_store)
         if large:
@@ -519,6 +530,163 @@ class _ObjectCopy:
         if journal is not None:
             journal.finish_partial(key)
         return self.result(digest)
+
+    def _resumable_upload(self, store: ResumableUpload) -> ObjectResult:
+        """A large object to a store with upload sessions (GCS): pieces in order, journaled."""
+        ctx = self.ctx
+        journal = ctx.journal
+        key, dkey = str(self.destination), self.destination.key
+        version = source_version(self.info)
+        grain = math.lcm(CHUNK_SIZE, store.resumable_granularity)
+        piece_size = -(-ctx.options.part_size // grain) * grain
+        count = max(1, -(-self.size // piece_size))
+        partial = journal.partial(key) if journal else None
+        session: str | None = None
+        expected: str | None = None
+        held = 0
+        done: dict[int, Piece] = {}
+        if partial is not None and partial.kind == "resumable":
+            old, digest = partial.upload_id, partial.digest
+            if (
+                old
+                and is_canonical(digest)
+                and partial.source == str(self.source)
+                and partial.source_version == version
+                and partial.size == self.size
+                and partial.piece_size == piece_size
+            ):
+                assert journal is not None and digest is not None
+                try:
+                    held = ctx.call(lambda: store.resumable_offset(dkey, old, self.size), key)
+                    session, expected, done = old, digest, journal.pieces(key)
+                except NotFoundError:
+                    # Gone: cancelled, expired, or done (gcp-storage-emulator forgets finished ones).
+                    if self._already_made(digest):
+                        journal.finish_partial(key)
+                        self.resumed_parts = count
+                        ctx.progress.advance(self.size)
+                        return self.result(digest)
+            if session is None:
+                self._starting_over(partial, version)
+                if old:
+                    _quietly(lambda: store.cancel_resumable(dkey, old))
+        if session is None:
+            expected = self._upfront_digest()
+            metadata = self._upload_metadata(expected)
+            session = ctx.call(
+                lambda: store.start_resumable(
+                    dkey, size=self.size, metadata=metadata, content_type=self.content_type
+                ),
+                key,
+            )
+            if journal is not None:
+                journal.start_partial(
+                    Partial(
+                        key,
+                        "resumable",
+                        str(self.source),
+                        version,
+                        self.size,
+                        piece_size,
+                        session,
+                        None,
+                        expected,
+                    )
+                )
+        active = session
+        # Sent for sure: the journaled pieces in a row from the first, as far as the service holds bytes.
+        first = 0
+        while first in done and min((first + 1) * piece_size, self.size) <= held:
+            first += 1
+        builder = ChunkedDigest()
+        for number in range(first):
+            builder.set_chunks_from(number * piece_size, done[number].chunks)
+            ctx.progress.advance(done[number].size)
+        self.resumed_parts = first
+
+        def discard() -> None:
+            _quietly(lambda: store.cancel_resumable(dkey, active))
+            deleter = self.dst_store
+            if held >= self.size and isinstance(deleter, Deleter):
+                _quietly(lambda: deleter.delete(dkey, missing_ok=True))
+            if journal is not None:
+                journal.finish_partial(key)
+
+        digest = ""
+        for number in range(first, count):
+            start = number * piece_size
+            end = min(start + piece_size, self.size)
+            ctx.budget.acquire(end - start)
+            try:
+                data = self._read_range(start, end)
+                chunks = hash_chunks(data)
+                builder.set_chunks_from(start, chunks)
+                if end == self.size:
+                    # The service makes the object on its last byte: everything is checked before.
+                    digest = builder.value(self.size)
+                    if digest != expected:
+                        discard()
+                        raise IntegrityError(
+                            f"digest mismatch: recorded {expected}, the pieces read hash to {digest}",
+                            op="copy",
+                            uri=str(self.source),
+                            hint="the source changed or was corrupted in flight; the upload was cancelled",
+                        )
+                    self._check_source_unchanged(discard)
+                ctx.moved(len(data))
+                held = self._send_piece(store, active, start, data, held)
+            finally:
+                ctx.budget.release(end - start)
+            if journal is not None:
+                journal.record_piece(key, Piece(number, None, end - start, tuple(chunks)))
+        if journal is not None:
+            journal.finish_partial(key)
+        return self.result(digest)
+
+    def _send_piece(self, store: ResumableUpload, session: str, start: int, data: bytes, held: int) -> int:
+        """Send the bytes of one piece the service does not hold yet; what it then holds."""
+        end = start + len(data)
+        tries = [0]
+
+        def attempt() -> int:
+            nonlocal held
+            if tries[0]:  # what arrived before the failure is not sent again
+                held = store.resumable_offset(self.destination.key, session, self.size)
+            tries[0] += 1
+            if held < start:
+                raise OmniCloudError(
+                    f"the upload session holds {held} bytes, fewer than the {start} it confirmed",
+                    op="put",
+                    uri=str(self.destination),
+                    hint="run the same command again to start this object over",
+                )
+            while held < end:
+                sent = held
+                held = store.send_resumable(
+                    self.destination.key,
+                    session,
+                    sent,
+                    data[sent - start :] if sent > start else data,
+                    self.size,
+                )
+                if held <= sent:
+                    raise TransientError(
+                        "the upload session took none of the bytes sent", op="put", uri=str(self.destination)
+                    )
+            return held
+
+        return self.ctx.call(attempt, f"{self.destination} bytes {start}-{end}")
+
+    def _already_made(self, digest: str) -> bool:
+        """Whether the destination already is this object (its upload ended before the journal knew)."""
+        stat = self.dst_store
+        if not isinstance(stat, Stat):
+            return False
+        try:
+            info = self.ctx.call(lambda: stat.stat(self.destination.key), str(self.destination))
+        except NotFoundError:
+            return False
+        return info.size == self.size and info.digest == digest
 
     def _ranged_download(self, final: Path) -> ObjectResult:
         ctx = self.ctx

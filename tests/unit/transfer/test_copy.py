@@ -21,6 +21,7 @@ from omnicloud.storage import DIGEST_METADATA_KEY
 from omnicloud.storage.local import TEMP_MARKER
 from omnicloud.transfer import Journal, TransferOptions, copy
 from omnicloud.transfer._digest import CHUNK_SIZE, digest_bytes
+from omnicloud.transfer._journal import Partial
 
 from .faulty_store import MiB, World, payload
 
@@ -512,3 +513,13 @@ def test_a_download_refuses_a_temporary_file_another_run_is_writing(
     summary = copy("mem://a/big", final, options=options, opener=world.opener)  # once it is free
     assert summary.copied == 1
     assert final.read_bytes() == payload(BIG)
+
+
+def test_the_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # It holds GCS upload session URLs, with which anyone could write the object.
+    path = tmp_path / "state" / "journal.sqlite"
+    with Journal(path) as journal:
+        journal.start_partial(
+            Partial(str(path), "resumable", "file:///x", "v", 1, 1, "https://session?upload_id=s", None, None)
+        )
+    assert {oct(p.stat().st_mode & 0o777) for p in path.parent.iterdir()} == {"0o600"}

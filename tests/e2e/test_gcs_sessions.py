@@ -1,0 +1,143 @@
+"""Large uploads to GCS go as one resumable session, piece by piece, on gcp-storage-emulator.
+
+Faults are made by wrapping the real store's calls: the emulator itself never
+loses a response or changes a source.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnicloud.errors import IntegrityError, OmniCloudError, PreconditionFailedError, TransientError
+from omnicloud.storage import Admin, open_store
+from omnicloud.storage.gcs import GCSStore
+from omnicloud.transfer import Journal, TransferOptions, copy
+from omnicloud.transfer._digest import digest_bytes
+
+pytestmark = pytest.mark.emulator
+
+MiB = 1024 * 1024
+SIZE = 40 * MiB + 123  # 5 pieces of 8 MiB and a short one
+
+
+@pytest.fixture
+def bucket(sandbox_env: dict[str, str]) -> str:
+    # Not deleted afterwards: gcp-storage-emulator refuses to delete a bucket while a session it
+    # cannot cancel (it has no DELETE for sessions) is open, and the emulator ends with the run.
+    uri = f"gs://oc-gs-{uuid.uuid4().hex[:10]}"
+    store = open_store(uri)
+    assert isinstance(store, Admin)
+    store.create_bucket()
+    return uri
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> TransferOptions:
+    return TransferOptions(
+        journal=tmp_path / "journal.sqlite", part_size=8 * MiB, multipart_threshold=16 * MiB, retry_wait=0.01
+    )
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> tuple[Path, bytes]:
+    data = os.urandom(SIZE)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    return path, data
+
+
+def _sends(monkeypatch: pytest.MonkeyPatch, after: Any = None) -> list[int]:
+    """Record the start of every piece sent; ``after(n, start)`` runs once the service took piece n."""
+    starts: list[int] = []
+    real = GCSStore.send_resumable
+
+    def send(self: GCSStore, key: str, session: str, start: int, data: bytes, size: int) -> int:
+        held = real(self, key, session, start, data, size)
+        starts.append(start)
+        if after is not None:
+            after(len(starts), start)
+        return held
+
+    monkeypatch.setattr(GCSStore, "send_resumable", send)
+    return starts
+
+
+def test_a_large_upload_goes_in_pieces_and_carries_its_digest(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = source
+    starts = _sends(monkeypatch)
+
+    summary = copy(path, f"{bucket}/big.bin", options=options)
+
+    assert starts == [n * 8 * MiB for n in range(6)]
+    store = open_store(bucket)
+    assert store.get("big.bin") == data  # type: ignore[attr-defined]
+    assert store.stat("big.bin").digest == digest_bytes(data) == summary.results[0].digest  # type: ignore[attr-defined]
+    assert Journal(options.journal_path()).counts()["partials"] == 0  # type: ignore[arg-type]
+
+
+def test_a_lost_answer_is_retried_from_what_the_service_holds_not_resent(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = source
+
+    def lose_the_third_answer(n: int, start: int) -> None:
+        if n == 3:
+            raise TransientError("connection reset", op="put")
+
+    starts = _sends(monkeypatch, lose_the_third_answer)
+
+    copy(path, f"{bucket}/big.bin", options=options)
+
+    # The retry asked the session where it stood: piece 3 had arrived, so it went on with piece 4.
+    assert starts == [n * 8 * MiB for n in range(6)]
+    assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]
+
+
+def test_a_source_changed_mid_upload_never_becomes_the_object(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = source
+
+    def rewrite(n: int, start: int) -> None:
+        if n == 2:
+            with path.open("r+b") as f:
+                f.write(b"changed")
+
+    _sends(monkeypatch, rewrite)
+
+    with pytest.raises((IntegrityError, PreconditionFailedError)):
+        copy(path, f"{bucket}/big.bin", options=options)
+
+    # The last piece, which would have made the object, was never sent.
+    assert not open_store(bucket).exists("big.bin")  # type: ignore[attr-defined]
+    assert Journal(options.journal_path()).counts()["partials"] == 0  # type: ignore[arg-type]
+
+
+def test_a_rerun_after_the_object_was_made_but_not_journaled_sends_nothing(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = source
+
+    def die_after_the_last(n: int, start: int) -> None:
+        if n == 6:
+            raise OmniCloudError("killed", op="put")
+
+    _sends(monkeypatch, die_after_the_last)
+    with pytest.raises(OmniCloudError, match="killed"):
+        copy(path, f"{bucket}/big.bin", options=options)
+    assert Journal(options.journal_path()).counts()["partials"] == 1  # type: ignore[arg-type]
+
+    starts = _sends(monkeypatch)
+    summary = copy(path, f"{bucket}/big.bin", options=options)
+
+    assert starts == []
+    assert summary.results[0].resumed_parts == 6
+    assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]
+    assert Journal(options.journal_path()).counts()["partials"] == 0  # type: ignore[arg-type]
