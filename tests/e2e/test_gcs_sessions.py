@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from omnicloud.errors import IntegrityError, OmniCloudError, PreconditionFailedError, TransientError
+from omnicloud.errors import (
+    IntegrityError,
+    NotFoundError,
+    OmniCloudError,
+    PreconditionFailedError,
+    TransientError,
+)
 from omnicloud.storage import Admin, open_store
 from omnicloud.storage.gcs import GCSStore
 from omnicloud.transfer import Journal, TransferOptions, copy
@@ -141,3 +147,30 @@ def test_a_rerun_after_the_object_was_made_but_not_journaled_sends_nothing(
     assert summary.results[0].resumed_parts == 6
     assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]
     assert Journal(options.journal_path()).counts()["partials"] == 0  # type: ignore[arg-type]
+
+
+def test_a_rerun_whose_session_is_gone_starts_over_and_says_why(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = source
+
+    def fail_the_second(n: int, start: int) -> None:
+        if n == 2:
+            raise OmniCloudError("stopped", op="put")
+
+    _sends(monkeypatch, fail_the_second)
+    with pytest.raises(OmniCloudError, match="stopped"):
+        copy(path, f"{bucket}/big.bin", options=options)
+
+    def expired(self: GCSStore, key: str, session: str, size: int) -> int:
+        raise NotFoundError("the upload session is gone (cancelled or expired)", op="put")
+
+    monkeypatch.setattr(GCSStore, "resumable_offset", expired)
+    starts = _sends(monkeypatch)
+    summary = copy(path, f"{bucket}/big.bin", options=options)
+
+    assert (
+        summary.results[0].restarted == "the interrupted run's upload session is gone (cancelled or expired)"
+    )
+    assert (summary.results[0].resumed_parts, starts[0]) == (0, 0)
+    assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]

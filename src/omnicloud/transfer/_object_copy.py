@@ -218,8 +218,8 @@ class _ObjectCopy:
             restarted=self.restarted,
         )
 
-    def _starting_over(self, partial: Partial, version: str) -> None:
-        self.restarted = _not_resumed(partial, str(self.source), version, self.size)
+    def _starting_over(self, partial: Partial, version: str, why: str = "") -> None:
+        self.restarted = why or _not_resumed(partial, str(self.source), version, self.size)
         log.warning("%s: starting over: %s", self.destination, self.restarted)
 
     def _forget_partial(self, dst_path: Path | None) -> None:
@@ -545,6 +545,7 @@ class _ObjectCopy:
         expected: str | None = None
         held = 0
         done: dict[int, Piece] = {}
+        gone = ""
         if partial is not None and partial.kind == "resumable":
             old, digest = partial.upload_id, partial.digest
             if (
@@ -566,8 +567,9 @@ class _ObjectCopy:
                         self.resumed_parts = count
                         ctx.progress.advance(self.size)
                         return self.result(digest)
+                    gone = "the interrupted run's upload session is gone (cancelled or expired)"
             if session is None:
-                self._starting_over(partial, version)
+                self._starting_over(partial, version, gone)
                 if old:
                     _quietly(lambda: store.cancel_resumable(dkey, old))
         if session is None:
