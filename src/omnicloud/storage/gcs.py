@@ -49,6 +49,7 @@ __all__ = ["GCSStore"]
 
 _MiB = 1024 * 1024
 _CHUNK = 8 * _MiB
+_SESSION_TIMEOUT = 120.0  # seconds for one request to an upload session (a piece is megabytes)
 
 
 class GCSStore(ClosesOnExit):
@@ -447,9 +448,6 @@ def _make_client(project: str | None, endpoint: str | None, credentials: Any) ->
     if getattr(client, "_bucket_metadata_cache", None) is not None:
         client._bucket_metadata_cache = None
     return client
-
-
-_SESSION_TIMEOUT = 120.0
 
 
 def _session_error(err: Exception, op: str, uri: str) -> OmniCloudError:

@@ -285,6 +285,20 @@ class _ObjectCopy:
             )
         return digest
 
+    def _check_before_publishing(
+        self, digest: str, expected: str | None, discard: Callable[[], None], what: str, undone: str
+    ) -> None:
+        """Refuse an upload whose bytes miss the recorded digest, or whose source changed meanwhile."""
+        if expected is not None and digest != expected:
+            discard()
+            raise IntegrityError(
+                f"digest mismatch: recorded {expected}, {what} hash to {digest}",
+                op="copy",
+                uri=str(self.source),
+                hint=f"the source changed or was corrupted in flight; {undone}",
+            )
+        self._check_source_unchanged(discard)
+
     def _check_source_unchanged(self, on_change: Callable[[], None]) -> None:
         stat_store = self.src_store
         if not isinstance(stat_store, Stat):
@@ -508,15 +522,7 @@ class _ObjectCopy:
                 journal.finish_partial(key)
 
         digest = builder.value(self.size)
-        if expected is not None and digest != expected:
-            discard()
-            raise IntegrityError(
-                f"digest mismatch: recorded {expected}, the parts sent hash to {digest}",
-                op="copy",
-                uri=str(self.source),
-                hint="the source changed or was corrupted in flight; the upload was aborted",
-            )
-        self._check_source_unchanged(discard)
+        self._check_before_publishing(digest, expected, discard, "the parts sent", "the upload was aborted")
         ordered = [parts[n] for n in sorted(parts)]
         if late is not None:
             ctx.call(
@@ -626,15 +632,9 @@ class _ObjectCopy:
                 if end == self.size:
                     # The service makes the object on its last byte: everything is checked before.
                     digest = builder.value(self.size)
-                    if digest != expected:
-                        discard()
-                        raise IntegrityError(
-                            f"digest mismatch: recorded {expected}, the pieces read hash to {digest}",
-                            op="copy",
-                            uri=str(self.source),
-                            hint="the source changed or was corrupted in flight; the upload was cancelled",
-                        )
-                    self._check_source_unchanged(discard)
+                    self._check_before_publishing(
+                        digest, expected, discard, "the pieces read", "the upload was cancelled"
+                    )
                 ctx.moved(len(data))
                 held = self._send_piece(store, active, start, data, held)
             finally:
