@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from omnicloud.errors import (
 )
 from omnicloud.storage import Admin, open_store
 from omnicloud.storage.gcs import GCSStore
-from omnicloud.transfer import Journal, TransferOptions, copy
+from omnicloud.transfer import Journal, TransferOptions, copy, sync
 from omnicloud.transfer._digest import digest_bytes
 
 pytestmark = pytest.mark.emulator
@@ -174,3 +175,25 @@ def test_a_rerun_whose_session_is_gone_starts_over_and_says_why(
     )
     assert (summary.results[0].resumed_parts, starts[0]) == (0, 0)
     assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_upload_gives_back_its_memory_so_the_next_object_still_goes(
+    bucket: str, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("a.bin", "b.bin"):
+        (tree / name).write_bytes(os.urandom(3 * 8 * MiB))
+
+    def fail_the_second(n: int, start: int) -> None:
+        if n == 2:
+            raise OmniCloudError("refused", op="put")
+
+    _sends(monkeypatch, fail_the_second)
+    # Room for one piece only: a piece read ahead and never given back would stop the next object.
+    tight = replace(options, max_memory=8 * MiB, concurrency=1)
+
+    summary = sync(tree, f"{bucket}/tree/", options=tight)
+
+    assert (summary.copied, summary.failed) == (1, 1)

@@ -620,27 +620,47 @@ class _ObjectCopy:
             if journal is not None:
                 journal.finish_partial(key)
 
-        digest = ""
-        for number in range(first, count):
+        def load(number: int) -> tuple[bytes, list[bytes]]:
             start = number * piece_size
-            end = min(start + piece_size, self.size)
-            ctx.budget.acquire(end - start)
+            size = min(piece_size, self.size - start)
+            ctx.budget.acquire(size)
             try:
-                data = self._read_range(start, end)
-                chunks = hash_chunks(data)
-                builder.set_chunks_from(start, chunks)
-                if end == self.size:
-                    # The service makes the object on its last byte: everything is checked before.
-                    digest = builder.value(self.size)
-                    self._check_before_publishing(
-                        digest, expected, discard, "the pieces read", "the upload was cancelled"
-                    )
-                ctx.moved(len(data))
-                held = self._send_piece(store, active, start, data, held)
-            finally:
-                ctx.budget.release(end - start)
-            if journal is not None:
-                journal.record_piece(key, Piece(number, None, end - start, tuple(chunks)))
+                data = self._read_range(start, start + size)
+                return data, hash_chunks(data)
+            except BaseException:
+                ctx.budget.release(size)
+                raise
+
+        # Pieces go in order, one at a time; the next is read and hashed while this one is sent.
+        digest = ""
+        ahead: Future[tuple[bytes, list[bytes]]] | None = (
+            ctx.part_pool.submit(load, first) if first < count else None
+        )
+        try:
+            for number in range(first, count):
+                assert ahead is not None
+                data, chunks = ahead.result()
+                ahead = ctx.part_pool.submit(load, number + 1) if number + 1 < count else None
+                start = number * piece_size
+                try:
+                    builder.set_chunks_from(start, chunks)
+                    if start + len(data) == self.size:
+                        # The service makes the object on its last byte: everything is checked before.
+                        digest = builder.value(self.size)
+                        self._check_before_publishing(
+                            digest, expected, discard, "the pieces read", "the upload was cancelled"
+                        )
+                    ctx.moved(len(data))
+                    held = self._send_piece(store, active, start, data, held)
+                finally:
+                    ctx.budget.release(len(data))
+                if journal is not None:
+                    journal.record_piece(key, Piece(number, None, len(data), tuple(chunks)))
+        finally:
+            if ahead is not None and not ahead.cancel():
+                # Read while this one failed: its buffer's share of the budget goes back.
+                with contextlib.suppress(BaseException):
+                    ctx.budget.release(len(ahead.result()[0]))
         if journal is not None:
             journal.finish_partial(key)
         return self.result(digest)
