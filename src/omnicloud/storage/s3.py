@@ -344,9 +344,7 @@ class S3Store(ClosesOnExit):
     def _streamed_gets(self, endpoint: str) -> StreamedGets | None:
         with self._gets_lock:
             if endpoint not in self._gets:
-                bundle = None
-                if endpoint.startswith("https:"):
-                    bundle = self._session._session.get_config_variable("ca_bundle")  # as botocore verifies
+                bundle = _ca_bundle(self._session) if endpoint.startswith("https:") else None
                 self._gets[endpoint] = (
                     None
                     if proxy_for(endpoint)
@@ -357,7 +355,7 @@ class S3Store(ClosesOnExit):
                         hint=_UNREACHABLE_HINT,
                         retry_total=max(0, self._max_attempts - 1),
                         pool_size=self._pool_size,
-                        ca_bundle=str(Path(bundle).expanduser()) if bundle else None,
+                        ca_bundle=str(bundle) if bundle else None,
                     )
                 )
             return self._gets[endpoint]
@@ -787,6 +785,15 @@ class _SessionKeys:
         }
 
 
+def _ca_bundle(session: Any) -> Path | None:
+    """The CA bundle botocore verifies with (AWS_CA_BUNDLE, a profile's ca_bundle), if one is set.
+
+    Our own requests trust it too; only the botocore session below boto3's knows that setting.
+    """
+    bundle = session._session.get_config_variable("ca_bundle")
+    return Path(bundle).expanduser() if bundle else None
+
+
 def _make_obstore(
     bucket: str,
     *,
@@ -816,12 +823,10 @@ def _make_obstore(
         "connect_timeout": timedelta(seconds=10),
         "timeout": timedelta(seconds=60),
     }
-    # The CA bundle botocore verifies with (AWS_CA_BUNDLE, a profile's ca_bundle) is trusted here too;
-    # only the botocore session below boto3's knows that setting.
-    bundle = None if plain_http else session._session.get_config_variable("ca_bundle")
+    bundle = None if plain_http else _ca_bundle(session)
     if bundle:
         try:
-            client["root_certificate"] = Path(bundle).expanduser().read_bytes()
+            client["root_certificate"] = bundle.read_bytes()
         except OSError as err:
             raise ConfigError(f"cannot read the CA bundle {bundle}: {err.strerror}", provider="aws") from err
     return ObstoreS3(
