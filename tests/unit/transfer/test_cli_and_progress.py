@@ -224,15 +224,19 @@ def test_json_progress_writes_object_records_and_a_final_progress_record() -> No
     progress.planned(2, 30)
     progress.advance(10)
     progress.object_done(ObjectResult("mem://a/1", "mem://b/1", "copy", "copied", 10))
+    progress.object_done(
+        ObjectResult("mem://a/2", "mem://b/2", "copy", "copied", 20, restarted="the source changed")
+    )
     progress.close()
     records = _lines(out.getvalue())
     assert records[0]["type"] == "progress"  # the first advance always reports
     assert records[1]["type"] == "object" and records[1]["destination"] == "mem://b/1"
+    assert "restarted" not in records[1] and records[2]["restarted"] == "the source changed"
     assert records[-1] == {
         "type": "progress",
         "bytes": 10,
         "total_bytes": 30,
-        "objects": 1,
+        "objects": 2,
         "total_objects": 2,
         "rate": records[-1]["rate"],
     }
