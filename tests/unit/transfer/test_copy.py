@@ -524,4 +524,4 @@ def test_the_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
         )
         # While it is open: SQLite's -wal and -shm files hold the same rows.
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in path.parent.iterdir()}
-    assert modes == {name: "0o600" for name in ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm")}
+    assert modes == dict.fromkeys(("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm"), "0o600")
