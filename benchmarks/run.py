@@ -2,7 +2,7 @@
 
     python benchmarks/run.py            # the default set (~9 minutes on 2 cores)
     python benchmarks/run.py --quick    # smaller sizes and counts (~5 minutes)
-    python benchmarks/run.py --full     # the full sizes (~30 minutes)
+    python benchmarks/run.py --full     # the full sizes (~40 minutes)
     python benchmarks/run.py --only local,emulators,small,dry-run
 
 Every measurement runs the tool in its own process under ``/usr/bin/time``
@@ -700,7 +700,7 @@ def main() -> None:
     parser.add_argument(
         "--full",
         action="store_true",
-        help="the issue's full sizes: 1 GiB on moto and Azurite, 10,000 small objects (~30 minutes)",
+        help="the issue's full sizes: 1 GiB on moto and Azurite, 10,000 small objects (~40 minutes)",
     )
     parser.add_argument("--only", default="local,emulators,small,dry-run", help="comma-separated sections")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temp dir)")
