@@ -32,32 +32,26 @@ __all__ = ["partition_prefixes", "sync_on_dask", "sync_partition"]
 
 def partition_prefixes(source: ObjectURI, target: ObjectURI, *, delete: bool) -> list[str]:
     """The first-level ``dir/`` names below the source (and, with ``delete``, the destination)."""
-    names: set[str] = set()
-    sides = [(source, True), (target, delete)]
-    for uri, wanted in sides:
-        if not wanted:
-            continue
-        store = open_store(uri.bucket_uri)
-        try:
-            lister = as_lister(store)
-            for info in lister.list(uri.key, delimiter="/"):
-                if info.is_prefix:
-                    names.add(info.key[len(uri.key) :])
-        except FileNotFoundError:
-            continue  # a destination that does not exist yet has no prefixes
-        finally:
-            store.close()
+    names = _top_level(source)[1]
+    if delete:
+        names |= _top_level(target)[1]
     return sorted(names)
 
 
-def _lists_nothing(uri: ObjectURI) -> bool:
+def _top_level(uri: ObjectURI) -> tuple[bool, set[str]]:
+    """One listing of the first level below ``uri``: whether it holds anything, and its ``dir/`` names."""
     store = open_store(uri.bucket_uri)
+    listed, names = False, set()
     try:
-        return next(iter(as_lister(store).list(uri.key, delimiter="/")), None) is None
+        for info in as_lister(store).list(uri.key, delimiter="/"):
+            listed = True
+            if info.is_prefix:
+                names.add(info.key[len(uri.key) :])
     except FileNotFoundError:
-        return True
+        pass  # a destination that does not exist yet holds nothing
     finally:
         store.close()
+    return listed, names
 
 
 def sync_partition(
@@ -132,15 +126,18 @@ def sync_on_dask(
     import time
 
     started = time.monotonic()
-    # Each partition may lawfully hold only deletions, so the single-machine guard against a
-    # source that lists nothing (a mistyped prefix emptying the destination) is made here.
-    if delete and _lists_nothing(source) and not _lists_nothing(target):
-        raise empty_source_error(source.key)
+    source_listed, prefixes = _top_level(source)
+    if delete:
+        target_listed, target_prefixes = _top_level(target)
+        # Each partition may lawfully hold only deletions, so the single-machine guard against a
+        # source that lists nothing (a mistyped prefix emptying the destination) is made here.
+        if target_listed and not source_listed:
+            raise empty_source_error(source.key)
+        prefixes |= target_prefixes
     client, owned = _client(executor)
     try:
-        prefixes = partition_prefixes(source, target, delete=delete)
         jobs = [(str(source), str(target), True)] + [
-            (str(source.join(p)), str(target.join(p)), False) for p in prefixes
+            (str(source.join(p)), str(target.join(p)), False) for p in sorted(prefixes)
         ]
         futures = [
             client.submit(

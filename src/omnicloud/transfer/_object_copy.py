@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, NoReturn, TypeGuard
 
 from omnicloud.errors import (
     IntegrityError,
@@ -222,6 +222,25 @@ class _ObjectCopy:
         self.restarted = why or _not_resumed(partial, str(self.source), version, self.size)
         log.warning("%s: starting over: %s", self.destination, self.restarted)
 
+    def _pinned(self, partial: Partial | None, kind: str, version: str) -> TypeGuard[Partial]:
+        """Whether ``partial`` is this same transfer, of this same source version, interrupted."""
+        return (
+            partial is not None
+            and partial.kind == kind
+            and partial.source == str(self.source)
+            and partial.source_version == version
+            and partial.size == self.size
+        )
+
+    def _abandon(self, partial: Partial, version: str, why: str = "") -> None:
+        """Start over instead of resuming ``partial``: say why, and end the upload it left open."""
+        self._starting_over(partial, version, why)
+        store, upload = self.dst_store, partial.upload_id
+        if upload and partial.kind == "upload" and isinstance(store, Multipart):
+            _quietly(lambda: store.abort_multipart(self.destination.key, upload))
+        if upload and partial.kind == "resumable" and isinstance(store, ResumableUpload):
+            _quietly(lambda: store.cancel_resumable(self.destination.key, upload))
+
     def _forget_partial(self, dst_path: Path | None) -> None:
         """Clean up after an interrupted transfer to this destination that this one will not resume.
 
@@ -235,12 +254,7 @@ class _ObjectCopy:
         partial = journal.partial(key)
         if partial is None:
             return
-        self._starting_over(partial, source_version(self.info))
-        store = self.dst_store
-        if partial.kind == "upload" and partial.upload_id and isinstance(store, Multipart):
-            _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
-        if partial.kind == "resumable" and partial.upload_id and isinstance(store, ResumableUpload):
-            _quietly(lambda: store.cancel_resumable(self.destination.key, partial.upload_id or ""))
+        self._abandon(partial, source_version(self.info))
         if partial.kind == "download" and partial.temp_path and dst_path is not None:
             _discard_unless_locked(Path(partial.temp_path), dst_path)
         journal.finish_partial(key)
@@ -438,11 +452,7 @@ class _ObjectCopy:
         upload_id: str | None = None
         expected: str | None
         if (
-            partial is not None
-            and partial.kind == "upload"
-            and partial.source == str(self.source)
-            and partial.source_version == version
-            and partial.size == self.size
+            self._pinned(partial, "upload", version)
             and partial.upload_id
             and (is_canonical(partial.digest) or (late is not None and partial.digest is None))
         ):
@@ -451,8 +461,7 @@ class _ObjectCopy:
             done = journal.pieces(key)
         else:
             if partial is not None and partial.kind == "upload" and partial.upload_id:
-                self._starting_over(partial, version)
-                _quietly(lambda: store.abort_multipart(self.destination.key, partial.upload_id or ""))
+                self._abandon(partial, version)
             expected = self.expected if late is not None else self._upfront_digest()
             part_size = choose_part_size(
                 self.size,
@@ -557,9 +566,7 @@ class _ObjectCopy:
             if (
                 old
                 and is_canonical(digest)
-                and partial.source == str(self.source)
-                and partial.source_version == version
-                and partial.size == self.size
+                and self._pinned(partial, "resumable", version)
                 and partial.piece_size == piece_size
             ):
                 assert journal is not None and digest is not None
@@ -575,9 +582,7 @@ class _ObjectCopy:
                         return self.result(digest)
                     gone = "the interrupted run's upload session is gone (cancelled or expired)"
             if session is None:
-                self._starting_over(partial, version, gone)
-                if old:
-                    _quietly(lambda: store.cancel_resumable(dkey, old))
+                self._abandon(partial, version, gone)
         if session is None:
             expected = self._upfront_digest()
             metadata = self._upload_metadata(expected)
@@ -668,13 +673,13 @@ class _ObjectCopy:
     def _send_piece(self, store: ResumableUpload, session: str, start: int, data: bytes, held: int) -> int:
         """Send the bytes of one piece the service does not hold yet; what it then holds."""
         end = start + len(data)
-        tries = [0]
+        retrying = False
 
         def attempt() -> int:
-            nonlocal held
-            if tries[0]:  # what arrived before the failure is not sent again
+            nonlocal held, retrying
+            if retrying:  # what arrived before the failure is not sent again
                 held = store.resumable_offset(self.destination.key, session, self.size)
-            tries[0] += 1
+            retrying = True
             if held < start:
                 raise OmniCloudError(
                     f"the upload session holds {held} bytes, fewer than the {start} it confirmed",
@@ -721,11 +726,7 @@ class _ObjectCopy:
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             resumable = (
-                partial is not None
-                and partial.kind == "download"
-                and partial.source == str(self.source)
-                and partial.source_version == version
-                and partial.size == self.size
+                self._pinned(partial, "download", version)
                 and partial.piece_size == CHUNK_SIZE
                 and _same_algorithm(partial.digest)
                 and temp.exists()
