@@ -7,8 +7,10 @@ stores exactly as it would against the clouds.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,33 @@ def test_syncing_back_where_objects_came_from_copies_nothing(
 
     assert (down.copied, across.copied) == (4, 4)
     assert [(r.copied, r.skipped, r.failed) for r in rounds] == [(0, 4, 0)] * 4
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_objects_another_tool_uploaded_download_with_their_dates_and_sync_back_as_unchanged(
+    scheme: str, new_bucket: object, options: TransferOptions, tmp_path: Path
+) -> None:
+    # No digest is recorded on these objects, so every sync below compares sizes and dates.
+    bucket = new_bucket(scheme)  # type: ignore[operator]
+    store = open_store(bucket)
+    small, big = b"written by another tool", _data(17 * MiB, seed=5)
+    store.put("t/small.txt", small)  # type: ignore[attr-defined]
+    store.put("t/big.bin", big)  # type: ignore[attr-defined]
+    # The download lands in a later second than the upload: a file dated by its own
+    # write would then be newer than its source, even at the whole-second precision
+    # of the providers' HTTP dates, and the sync back would copy both again.
+    time.sleep(1.1)
+    down = sync(f"{bucket}/t/", str(tmp_path / "back"), options=options)
+    assert (down.copied, down.failed) == (2, 0)
+    for name in ("small.txt", "big.bin"):
+        date = store.stat(f"t/{name}").last_modified  # type: ignore[attr-defined]
+        kept = datetime.fromtimestamp((tmp_path / "back" / name).stat().st_mtime, UTC)
+        assert kept.replace(microsecond=0) == date.replace(microsecond=0), name
+
+    back = sync(str(tmp_path / "back"), f"{bucket}/t/", options=options)
+    again = sync(f"{bucket}/t/", str(tmp_path / "back"), options=options)
+
+    assert [(r.copied, r.skipped, r.failed) for r in (back, again)] == [(0, 2, 0), (0, 2, 0)]
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

@@ -23,6 +23,7 @@ import os
 import posixpath
 import shutil
 import stat as stat_module
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -65,6 +66,7 @@ __all__ = ["TEMP_MARKER", "LocalStore", "temp_name", "write_attributes"]
 
 # Temporary files carry this marker; listings skip them.
 TEMP_MARKER = ".omnicloud-tmp-"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME_MAX = 255  # bytes in one file name on Linux file systems
 
 
@@ -175,9 +177,11 @@ class LocalStore(ClosesOnExit):
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
         if_absent: bool = False,
+        modified: datetime | None = None,
     ) -> ObjectInfo:
+        """Write ``data`` under ``key``; ``modified``, if given, becomes the file's modification time."""
         meta = normalize_metadata(metadata)
-        with self._temp_writer(key, meta, content_type, if_absent=if_absent) as writer:
+        with self._temp_writer(key, meta, content_type, if_absent=if_absent, modified=modified) as writer:
             if isinstance(data, bytes | bytearray | memoryview):
                 writer.write(data)
             else:
@@ -194,7 +198,13 @@ class LocalStore(ClosesOnExit):
         return self._temp_writer(key, normalize_metadata(metadata), content_type)  # type: ignore[return-value]
 
     def _temp_writer(
-        self, key: str, metadata: dict[str, str], content_type: str | None, *, if_absent: bool = False
+        self,
+        key: str,
+        metadata: dict[str, str],
+        content_type: str | None,
+        *,
+        if_absent: bool = False,
+        modified: datetime | None = None,
     ) -> _TempFileWriter:
         target = self._file(key, "put")
         try:
@@ -205,7 +215,7 @@ class LocalStore(ClosesOnExit):
             self._fail(err, "put", key)
 
         def publish() -> None:
-            write_attributes(temp, metadata, content_type)
+            write_attributes(temp, metadata, content_type, modified=modified)
             if if_absent:
                 # link() refuses to replace an existing name: an atomic create-if-absent.
                 try:
@@ -357,7 +367,13 @@ class LocalStore(ClosesOnExit):
         info = self.stat(src_key)
         try:
             with open(src, "rb") as reader:
-                return self.put(dst_key, reader, metadata=info.metadata, content_type=info.content_type)
+                return self.put(
+                    dst_key,
+                    reader,
+                    metadata=info.metadata,
+                    content_type=info.content_type,
+                    modified=info.last_modified,
+                )
         except OSError as err:
             self._fail(err, "copy", src_key)
 
@@ -429,8 +445,16 @@ class _TempFileWriter:
             self.close()
 
 
-def write_attributes(path: Path, metadata: Mapping[str, str], content_type: str | None) -> None:
-    """Record user metadata and the content type on a file (as `user.omnicloud.*` xattrs)."""
+def write_attributes(
+    path: Path, metadata: Mapping[str, str], content_type: str | None, *, modified: datetime | None = None
+) -> None:
+    """Record user metadata and the content type on a file (as `user.omnicloud.*` xattrs).
+
+    ``modified``, when given, becomes the file's modification time first, so
+    that the digest is recorded with the time the file will keep.
+    """
+    if modified is not None:
+        _keep_modified(path, modified)
     try:
         for name, value in metadata.items():
             os.setxattr(path, _XATTR_META + name, value.encode())
@@ -444,6 +468,20 @@ def write_attributes(path: Path, metadata: Mapping[str, str], content_type: str 
         if err.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
         # Filesystems without user xattrs keep the bytes but not the metadata.
+
+
+def _keep_modified(path: Path, modified: datetime) -> None:
+    """Give ``path`` the modification time ``modified`` (UTC if naive), as rclone and ``cp -p`` do.
+
+    A file downloaded or copied then carries its source's date, so a sync
+    that compares sizes and times finds it unchanged in either direction
+    instead of newer than its source.
+    """
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    since = modified - _EPOCH  # exact, where timestamp() is a float
+    mtime_ns = ((since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds) * 1000
+    os.utime(path, ns=(time.time_ns(), mtime_ns))
 
 
 def _written_stamp(st: os.stat_result) -> bytes:

@@ -80,7 +80,7 @@ from omnicloud.storage import (
     Writer,
 )
 from omnicloud.storage._common import WRITE_SLICE, pwrite_all
-from omnicloud.storage.local import temp_name
+from omnicloud.storage.local import LocalStore, temp_name, write_attributes
 from omnicloud.transfer._context import (
     Cancelled,
     TransferContext,
@@ -391,16 +391,23 @@ class _ObjectCopy:
         self.size = len(data)
         digest = self._check(builder.value(self.size), lambda: None)
         self.ctx.moved(len(data))
-        self.ctx.call(
-            lambda: writer.put(
+        self.ctx.call(lambda: self._put(writer, data, digest), str(self.destination))
+        return self.result(digest)
+
+    def _put(self, writer: Writer, data: bytes | IO[bytes], digest: str) -> None:
+        metadata = self._upload_metadata(digest)
+        if isinstance(writer, LocalStore):
+            # A file keeps its source's date, as with a ranged download.
+            modified = self.info.last_modified
+            writer.put(
                 self.destination.key,
                 data,
-                metadata=self._upload_metadata(digest),
+                metadata=metadata,
                 content_type=self.content_type,
-            ),
-            str(self.destination),
-        )
-        return self.result(digest)
+                modified=modified,
+            )
+        else:
+            writer.put(self.destination.key, data, metadata=metadata, content_type=self.content_type)
 
     def _streaming_put(self, writer: Writer) -> ObjectResult:
         expected = self._upfront_digest()
@@ -411,12 +418,7 @@ class _ObjectCopy:
             builder = ChunkedDigest()
             with self.reader.open_read(self.source.key) as stream:
                 hashing = _HashingReader(stream, builder, self.ctx, window)
-                writer.put(
-                    self.destination.key,
-                    hashing,  # type: ignore[arg-type]
-                    metadata=self._upload_metadata(expected),
-                    content_type=self.content_type,
-                )
+                self._put(writer, hashing, expected)  # type: ignore[arg-type]
             return builder.value(hashing.count), hashing.count
 
         self.ctx.budget.acquire(window)
@@ -840,10 +842,9 @@ class _ObjectCopy:
 
     def _publish(self, temp: Path, final: Path, digest: str) -> None:
         """Give a finished temporary file its metadata and its real name."""
-        from omnicloud.storage.local import write_attributes
-
         try:
-            write_attributes(temp, self._upload_metadata(digest), self.content_type)
+            metadata = self._upload_metadata(digest)
+            write_attributes(temp, metadata, self.content_type, modified=self.info.last_modified)
             os.replace(temp, final)
         except OSError as err:
             _discard_file(temp)

@@ -6,6 +6,7 @@ import errno
 import mimetypes
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,25 @@ def test_write_attributes_then_listing_reads_them_back(store: LocalStore, tmp_pa
     write_attributes(path, {"omnicloud_digest": "sha256:cd"}, "text/x-custom")
     (info,) = store.list()
     assert (info.digest, info.content_type) == ("sha256:cd", "text/x-custom")
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2001, 9, 9, 1, 46, 40, 999_999, tzinfo=UTC),  # the last microsecond of a second
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),  # before the epoch
+        datetime(2030, 1, 2, 3, 4, 5),  # naive: taken as UTC
+    ],
+)
+def test_a_put_given_a_date_keeps_it_and_the_digest_stays_valid(
+    store: LocalStore, tmp_path: Path, when: datetime
+) -> None:
+    store.put("d/f.bin", b"data", metadata={"omnicloud_digest": "sha256:ab"}, modified=when)
+    (info,) = store.list()
+    assert info.last_modified == when.replace(tzinfo=UTC)
+    if _has_user_xattrs(tmp_path):
+        assert info.digest == "sha256:ab"  # recorded with the date the file keeps
+    assert store.copy("d/f.bin", "g.bin").last_modified == info.last_modified
 
 
 def _edit_in_place(path: Path, data: bytes) -> None:

@@ -9,10 +9,11 @@ import pytest
 
 from omnicloud.errors import OmniCloudError
 from omnicloud.storage import DIGEST_METADATA_KEY
+from omnicloud.storage.local import LocalStore
 from omnicloud.transfer import Journal, TransferOptions, copy, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 
-from .faulty_store import World
+from .faulty_store import MiB, World, payload
 
 
 def _fill(world: World, bucket: str, objects: dict[str, bytes]) -> None:
@@ -213,3 +214,45 @@ def test_a_key_the_destination_cannot_hold_is_reported_failed_not_lost(
     failed = next(r for r in summary.results if r.outcome == "failed")
     assert failed.destination is not None and failed.destination.endswith("/long.txt")
     assert "1024-byte limit" in (failed.error or "")
+
+
+def test_a_download_keeps_the_source_date_so_syncing_back_copies_nothing(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    # Objects put by another tool record no digest, so syncs compare sizes and dates.
+    # Memory dates have microseconds: a file dated by its own write would be newer than
+    # its source at once, and the sync back would copy both objects again.
+    _fill(world, "a", {"t/small.txt": b"small", "t/big.bin": payload(17 * MiB, seed=4)})
+    down = sync("mem://a/t/", str(tmp_path / "back"), options=options, opener=world.opener)
+    assert down.copied == 2
+    for name in ("small.txt", "big.bin"):  # one whole GET, one ranged download
+        source_date = world.store("a").stat(f"t/{name}").last_modified
+        assert source_date is not None
+        kept = (tmp_path / "back" / name).stat().st_mtime_ns
+        assert kept == int(source_date.timestamp() * 1_000_000) * 1000, name
+
+    back = sync(str(tmp_path / "back"), "mem://a/t/", options=options, opener=world.opener)
+    again = sync("mem://a/t/", str(tmp_path / "back"), options=options, opener=world.opener)
+
+    assert [(r.copied, r.skipped) for r in (back, again)] == [(0, 2), (0, 2)]
+    listed = {i.key: i for i in LocalStore(tmp_path / "back").list()}
+    assert listed["big.bin"].digest == digest_bytes(payload(17 * MiB, seed=4))  # recorded with the kept date
+
+
+@pytest.mark.parametrize("size", [5, 9 * MiB])  # one put, one copy_file_range
+def test_a_local_copy_keeps_the_file_date_like_cp_p(
+    options: TransferOptions, tmp_path: Path, size: int
+) -> None:
+    source, target = tmp_path / "src" / "old.bin", tmp_path / "dst" / "old.bin"
+    source.parent.mkdir()
+    source.write_bytes(payload(size, seed=5))
+    dated = 1_000_000_000_123_456_789  # 2001-09-09, to the nanosecond
+    os.utime(source, ns=(dated, dated))
+    copy(str(source), str(target), options=options)
+    # Kept to the microsecond, the precision of an ObjectInfo's date.
+    assert abs(target.stat().st_mtime_ns - dated) < 1000
+    listed = {i.key: i for i in LocalStore(tmp_path).list()}
+    assert listed["dst/old.bin"].last_modified == listed["src/old.bin"].last_modified
+    assert listed["dst/old.bin"].digest == digest_bytes(payload(size, seed=5))
+    back = sync(str(target.parent), str(source.parent), options=options)
+    assert (back.copied, back.skipped) == (0, 1)
