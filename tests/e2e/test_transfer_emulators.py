@@ -122,26 +122,33 @@ def test_sync_of_a_tree_copies_once_then_skips_then_deletes(
 def test_syncing_back_where_objects_came_from_copies_nothing(
     scheme: str, new_bucket: object, options: TransferOptions, tmp_path: Path
 ) -> None:
-    # Dates are not kept by a copy, so each copy looks newer than its source; the recorded
-    # digests tell they are the same (on S3, whose listings carry no metadata, by one stat each).
+    # A store dates each object by its own write, so each copy in a bucket looks newer
+    # than its source; the recorded digests and dates tell they are the same (on S3,
+    # whose listings carry no metadata, by one stat each).
     bucket, other = new_bucket(scheme), new_bucket("az" if scheme != "az" else "s3")  # type: ignore[operator]
     tree = tmp_path / "tree"
+    hour_ago = (time.time_ns() - 3600 * 10**9) // 1000 * 1000
     for i in range(4):
         (tree / f"d{i % 2}").mkdir(parents=True, exist_ok=True)
         (tree / f"d{i % 2}" / f"f{i}.txt").write_bytes(f"file {i}".encode())
+        os.utime(tree / f"d{i % 2}" / f"f{i}.txt", ns=(hour_ago, hour_ago + i * 10**9))
     sync(str(tree), f"{bucket}/t/", options=options)
     down = sync(f"{bucket}/t/", str(tmp_path / "back"), options=options)
     across = sync(f"{bucket}/t/", f"{other}/t/", options=options)
 
     rounds = [
+        sync(f"{bucket}/t/", str(tree), options=options),  # no digest on these files: the dates tell
         sync(str(tmp_path / "back"), f"{bucket}/t/", options=options),
         sync(f"{bucket}/t/", str(tmp_path / "back"), options=options),
         sync(f"{other}/t/", f"{bucket}/t/", options=options),
         sync(f"{bucket}/t/", f"{other}/t/", options=options),
+        sync(f"{other}/t/", str(tree), options=options),
     ]
 
     assert (down.copied, across.copied) == (4, 4)
-    assert [(r.copied, r.skipped, r.failed) for r in rounds] == [(0, 4, 0)] * 4
+    assert [(r.copied, r.skipped, r.failed) for r in rounds] == [(0, 4, 0)] * 6
+    for i in range(4):  # the files' own dates, carried through the bucket
+        assert (tmp_path / "back" / f"d{i % 2}" / f"f{i}.txt").stat().st_mtime_ns == hour_ago + i * 10**9
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -169,6 +176,30 @@ def test_objects_another_tool_uploaded_download_with_their_dates_and_sync_back_a
     again = sync(f"{bucket}/t/", str(tmp_path / "back"), options=options)
 
     assert [(r.copied, r.skipped, r.failed) for r in (back, again)] == [(0, 2, 0), (0, 2, 0)]
+
+
+@pytest.mark.parametrize("size", [5, 17 * MiB])  # one whole GET, one multipart upload
+def test_a_sync_from_s3_carries_what_its_listings_lack(
+    new_bucket: object, options: TransferOptions, tmp_path: Path, size: int
+) -> None:
+    """User metadata, the recorded digest (checked on arrival) and the recorded date all reach the copy."""
+    s3, az = new_bucket("s3"), new_bucket("az")  # type: ignore[operator]
+    data = _data(size, seed=6)
+    recorded = {
+        "owner": "me",
+        "omnicloud_digest": digest_bytes(data),
+        "omnicloud_mtime": "2001-09-09T01:46:40.5Z",
+    }
+    open_store(s3).put("t/x.bin", data, metadata=recorded)  # type: ignore[attr-defined]
+
+    across = sync(f"{s3}/t/", f"{az}/t/", options=options)
+    down = sync(f"{s3}/t/", str(tmp_path / "down"), options=options)
+
+    assert (across.copied, down.copied) == (1, 1)
+    copied = open_store(az).stat("t/x.bin")  # type: ignore[attr-defined]
+    assert copied.metadata["owner"] == "me"
+    assert copied.modified == datetime(2001, 9, 9, 1, 46, 40, 500_000, tzinfo=UTC)
+    assert (tmp_path / "down" / "x.bin").stat().st_mtime_ns == 1_000_000_000_500_000_000
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

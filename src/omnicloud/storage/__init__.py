@@ -11,6 +11,7 @@ it has is declared by its backend and discovered with ``isinstance``::
 from omnicloud.storage._registry import Registry, default_registry, open_store, register_backend
 from omnicloud.storage._types import (
     DIGEST_METADATA_KEY,
+    MTIME_METADATA_KEY,
     Admin,
     ByteRange,
     Deleter,
@@ -29,6 +30,7 @@ from omnicloud.storage._types import (
 
 __all__ = [
     "DIGEST_METADATA_KEY",
+    "MTIME_METADATA_KEY",
     "Admin",
     "ByteRange",
     "Deleter",

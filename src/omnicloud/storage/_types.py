@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import IO, Protocol, runtime_checkable
 
@@ -18,6 +18,7 @@ from omnicloud.uri import ObjectURI
 
 __all__ = [
     "DIGEST_METADATA_KEY",
+    "MTIME_METADATA_KEY",
     "Admin",
     "Deleter",
     "Lister",
@@ -37,6 +38,12 @@ __all__ = [
 # provider, so it survives multipart uploads (whose etags are not digests).
 # No hyphen: Azure metadata names must be C# identifiers.
 DIGEST_METADATA_KEY = "omnicloud_digest"
+
+# An upload records the date of what it copied under this key (RFC 3339, UTC,
+# microseconds), as rclone records its ``mtime``: a store dates each object
+# by its own write, so without it a sync back to where the files came from
+# would find every one of them older than its copy.
+MTIME_METADATA_KEY = "omnicloud_mtime"
 
 ByteRange = tuple[int, int]
 """``(start, end)``: bytes ``start`` up to but not including ``end``."""
@@ -67,6 +74,32 @@ class ObjectInfo:
     @property
     def digest(self) -> str | None:
         return self.metadata.get(DIGEST_METADATA_KEY)
+
+    @property
+    def modified(self) -> datetime | None:
+        """The date a sync compares: the one an upload recorded (``MTIME_METADATA_KEY``), or the store's."""
+        recorded = self.metadata.get(MTIME_METADATA_KEY)
+        if recorded is not None:
+            when = parse_recorded_time(recorded)
+            if when is not None:
+                return when
+        return self.last_modified
+
+
+def format_recorded_time(when: datetime) -> str:
+    """``when`` as ``MTIME_METADATA_KEY`` holds it: ``2026-11-26T12:01:39.731653Z`` (naive is UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_recorded_time(text: str) -> datetime | None:
+    """The date ``format_recorded_time`` wrote, or None for anything else (metadata is anyone's to set)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def _listed_info_maker() -> Callable[..., ObjectInfo]:

@@ -48,6 +48,7 @@ from omnicloud.storage._common import (
 )
 from omnicloud.storage._types import (
     DIGEST_METADATA_KEY,
+    MTIME_METADATA_KEY,
     ByteRange,
     Deleter,
     Lister,
@@ -57,6 +58,7 @@ from omnicloud.storage._types import (
     Stat,
     Writer,
     listed_info,
+    parse_recorded_time,
 )
 from omnicloud.uri import ObjectURI
 
@@ -206,6 +208,10 @@ class LocalStore(ClosesOnExit):
         if_absent: bool = False,
         modified: datetime | None = None,
     ) -> _TempFileWriter:
+        # A file's date is its modification time, never an attribute that an edit would leave stale.
+        recorded = metadata.pop(MTIME_METADATA_KEY, None)
+        if modified is None and recorded is not None:
+            modified = parse_recorded_time(recorded)
         target = self._file(key, "put")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

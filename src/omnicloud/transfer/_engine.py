@@ -38,6 +38,7 @@ from omnicloud.transfer._plan import (
     Filters,
     PlanMode,
     PlannedAction,
+    compare,
     list_relative,
     pair_listings,
     plan_actions,
@@ -396,8 +397,8 @@ def apply_plan(
         previous = done.get(str(src_uri))
         if previous is not None and previous[0] == source_version(info) and _still_there(action):
             return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="journal")
-        if action.reason == "newer" and _same_digest(ctx, src_uri, info, dst_uri, action.destination):
-            return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="digest")
+        if action.reason == "newer" and (skip := _unchanged_once_stated(ctx, src_uri, info, dst_uri, action)):
+            return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason=skip)
         if action.needs_checksum and action.destination is not None:
             src_digest = object_digest(ctx, src_uri, info)
             if src_digest == object_digest(ctx, dst_uri, action.destination):
@@ -482,34 +483,35 @@ def apply_plan(
     return summary
 
 
-def _same_digest(
+def _unchanged_once_stated(
     ctx: TransferContext,
     src_uri: ObjectURI,
     source: ObjectInfo,
     dst_uri: ObjectURI,
-    destination: ObjectInfo | None,
-) -> bool:
-    """Whether both sides record the same digest, asking ``stat`` where a listing cannot tell.
+    action: PlannedAction,
+) -> str | None:
+    """Why an object the plan copies as older is unchanged after all (``stat`` fills in what listings lack).
 
-    Only for objects the plan copies because the destination is older: a
-    sync back from where they were copied to (dates are not kept) would
-    otherwise copy them all again. One stat per side whose store lists no
-    metadata (S3, OCI), and only for those objects.
+    S3 and OCI list no metadata, so their listings show neither the digest
+    nor the date an upload recorded, and a sync back from where objects were
+    copied to finds every one older. One stat per such side, and only for
+    these objects, gives the plan's rule what it lacked.
     """
+    destination = action.destination
     if destination is None:
-        return False
-    digests = []
+        return None
+    stated = []
     for uri, info in ((src_uri, source), (dst_uri, destination)):
-        digest = info.digest
-        if not is_canonical(digest) and not getattr(ctx.store(uri), "LISTS_METADATA", True):
+        if not info.metadata and not getattr(ctx.store(uri), "LISTS_METADATA", True):
             try:
-                digest = _stat(ctx, uri).digest
+                info = _stat(ctx, uri)
             except NotFoundError:  # gone since the listing: copy it
-                return False
-        if not is_canonical(digest):
-            return False
-        digests.append(digest)
-    return digests[0] == digests[1]
+                return None
+        stated.append(info)
+    if stated[0] is source and stated[1] is destination:
+        return None  # nothing new: the plan's answer stands
+    decision, reason, _ = compare(stated[0], stated[1], mode="sync", checksum=False)
+    return reason if decision == "skip" else None
 
 
 def _still_there(action: PlannedAction) -> bool:

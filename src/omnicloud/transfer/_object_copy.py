@@ -67,6 +67,7 @@ from omnicloud.errors import (
 )
 from omnicloud.storage import (
     DIGEST_METADATA_KEY,
+    MTIME_METADATA_KEY,
     Deleter,
     MetadataOnComplete,
     Multipart,
@@ -80,6 +81,7 @@ from omnicloud.storage import (
     Writer,
 )
 from omnicloud.storage._common import WRITE_SLICE, pwrite_all
+from omnicloud.storage._types import format_recorded_time
 from omnicloud.storage.local import LocalStore, temp_name, write_attributes
 from omnicloud.transfer._context import (
     Cancelled,
@@ -140,8 +142,8 @@ def _portable_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     kept = {}
     for key, value in metadata.items():
         key = key.lower()
-        if key == DIGEST_METADATA_KEY:
-            continue
+        if key in (DIGEST_METADATA_KEY, MTIME_METADATA_KEY):
+            continue  # recorded anew by each copy
         if key and not key[0].isdigit() and all(c.isalnum() or c == "_" for c in key) and value.isascii():
             kept[key] = value
         else:
@@ -176,7 +178,9 @@ def copy_object(
     src_store = ctx.store(source)
     dst_store = ctx.store(destination)
     reader = as_reader(src_store)
-    if info is None:
+    if info is None or (not info.metadata and not getattr(src_store, "LISTS_METADATA", True)):
+        # S3 and OCI list no metadata: one stat gives the copy the digest to check, the
+        # user metadata to carry and the date to keep that the upload recorded.
         info = ctx.call(lambda: as_stat(src_store).stat(source.key), str(source))
     return _ObjectCopy(ctx, source, destination, info, reader, src_store, dst_store).run()
 
@@ -202,6 +206,8 @@ class _ObjectCopy:
         self.dst_store = dst_store
         self.expected = info.digest if is_canonical(info.digest) else None
         self.metadata = _portable_metadata(info.metadata)
+        # The date the copy keeps: a file's modification time, or recorded with an object.
+        self.modified = info.modified
         self.content_type = info.content_type
         self.resumed_parts = 0
         self.restarted = ""
@@ -328,6 +334,13 @@ class _ObjectCopy:
             )
 
     def _upload_metadata(self, digest: str) -> dict[str, str]:
+        metadata = self._file_metadata(digest)
+        if self.modified is not None:
+            metadata[MTIME_METADATA_KEY] = format_recorded_time(self.modified)
+        return metadata
+
+    def _file_metadata(self, digest: str) -> dict[str, str]:
+        """What a local file records: its date is its modification time."""
         return {**self.metadata, DIGEST_METADATA_KEY: digest}
 
     def _read_range(self, start: int, end: int) -> bytes:
@@ -395,18 +408,17 @@ class _ObjectCopy:
         return self.result(digest)
 
     def _put(self, writer: Writer, data: bytes | IO[bytes], digest: str) -> None:
-        metadata = self._upload_metadata(digest)
         if isinstance(writer, LocalStore):
             # A file keeps its source's date, as with a ranged download.
-            modified = self.info.last_modified
             writer.put(
                 self.destination.key,
                 data,
-                metadata=metadata,
+                metadata=self._file_metadata(digest),
                 content_type=self.content_type,
-                modified=modified,
+                modified=self.modified,
             )
         else:
+            metadata = self._upload_metadata(digest)
             writer.put(self.destination.key, data, metadata=metadata, content_type=self.content_type)
 
     def _streaming_put(self, writer: Writer) -> ObjectResult:
@@ -843,8 +855,8 @@ class _ObjectCopy:
     def _publish(self, temp: Path, final: Path, digest: str) -> None:
         """Give a finished temporary file its metadata and its real name."""
         try:
-            metadata = self._upload_metadata(digest)
-            write_attributes(temp, metadata, self.content_type, modified=self.info.last_modified)
+            metadata = self._file_metadata(digest)
+            write_attributes(temp, metadata, self.content_type, modified=self.modified)
             os.replace(temp, final)
         except OSError as err:
             _discard_file(temp)

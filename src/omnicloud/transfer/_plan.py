@@ -97,7 +97,11 @@ def compare(
         return "copy", "digest", False
     if checksum:
         return "copy", "checksum", True
-    if _at_least_as_new(destination.last_modified, source.last_modified):
+    if source.metadata or destination.metadata:  # most listings carry none: the cheap test first
+        at_least_as_new = _at_least_as_new(destination.modified, source.modified)
+    else:
+        at_least_as_new = _at_least_as_new(destination.last_modified, source.last_modified)
+    if at_least_as_new:
         return "skip", "size+mtime", False
     return "copy", "newer", False
 

@@ -154,6 +154,17 @@ def test_a_put_given_a_date_keeps_it_and_the_digest_stays_valid(
     assert store.copy("d/f.bin", "g.bin").last_modified == info.last_modified
 
 
+def test_a_recorded_date_put_to_a_file_becomes_its_modification_time_not_an_attribute(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    store.put("f", b"x", metadata={"omnicloud_mtime": "2001-09-09T01:46:40.250000Z", "owner": "me"})
+    (info,) = store.list()
+    assert info.last_modified == datetime(2001, 9, 9, 1, 46, 40, 250_000, tzinfo=UTC)
+    assert "omnicloud_mtime" not in info.metadata  # an edit would leave an attribute stale
+    if _has_user_xattrs(tmp_path):
+        assert dict(info.metadata) == {"owner": "me"}
+
+
 def _edit_in_place(path: Path, data: bytes) -> None:
     """Rewrite a file's bytes the way an editor saving in place does: same inode, attributes kept."""
     before = path.stat()

@@ -17,7 +17,7 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from omnicloud.storage import DIGEST_METADATA_KEY
+from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY
 from omnicloud.storage.local import TEMP_MARKER
 from omnicloud.transfer import Journal, TransferOptions, copy
 from omnicloud.transfer._digest import CHUNK_SIZE, digest_bytes
@@ -66,9 +66,11 @@ def test_source_metadata_is_kept_and_non_portable_keys_dropped(
     # A key that S3 allows but Azure does not (set behind the store's back: our put refuses it).
     inner._ns.buckets["a"].objects["k"] = (b"x", replace_info(info, metadata={"owner": "me", "x-team": "a"}))
     copy("mem://a/k", "mem://b/k", options=options, opener=world.opener)
+    assert info.last_modified is not None
     assert dict(world.store("b").stat("k").metadata) == {
         "owner": "me",
         DIGEST_METADATA_KEY: digest_bytes(b"x"),
+        MTIME_METADATA_KEY: info.last_modified.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),  # the source's date
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from omnicloud.errors import OmniCloudError
-from omnicloud.storage import ObjectInfo
+from omnicloud.storage import MTIME_METADATA_KEY, ObjectInfo
 from omnicloud.storage.memory import MemoryNamespace, MemoryStore
 from omnicloud.transfer._digest import digest_bytes
 from omnicloud.transfer._plan import Filters, compare, pair_listings, plan_actions
@@ -55,6 +55,26 @@ def test_same_size_and_older_destination_copies() -> None:
         "copy",
         "newer",
     )
+
+
+@pytest.mark.parametrize(
+    ("recorded", "decision"),
+    [
+        ("2026-01-01T00:00:00.000000Z", "skip"),  # the source's recorded date: unchanged
+        ("2025-12-31T23:59:58.500000Z", "copy"),  # recorded before the file's date: edited since
+        ("2026-01-01T00:00:00", "skip"),  # naive: UTC
+        ("yesterday", "skip"),  # not a date: the store's own date, a day later, counts
+    ],
+)
+def test_a_recorded_date_stands_for_the_store_date(recorded: str, decision: str) -> None:
+    # An object uploaded a day after the file it holds was last written.
+    uploaded = ObjectInfo(
+        "a", 1, last_modified=T0 + timedelta(days=1), metadata={MTIME_METADATA_KEY: recorded}
+    )
+    local_file = info("a")
+    assert compare(local_file, uploaded, mode="sync", checksum=False)[0] == decision
+    if decision == "skip" and recorded != "yesterday":
+        assert compare(uploaded, local_file, mode="sync", checksum=False)[:2] == ("skip", "size+mtime")
 
 
 def test_checksum_mode_defers_to_digests_when_a_side_has_none() -> None:

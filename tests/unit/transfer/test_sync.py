@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -256,3 +257,54 @@ def test_a_local_copy_keeps_the_file_date_like_cp_p(
     assert listed["dst/old.bin"].digest == digest_bytes(payload(size, seed=5))
     back = sync(str(target.parent), str(source.parent), options=options)
     assert (back.copied, back.skipped) == (0, 1)
+
+
+def test_a_tree_synced_up_then_back_onto_itself_copies_nothing_and_downloads_keep_the_file_dates(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    # The store dates each object by its upload, an hour after the files' dates; only the
+    # date each upload records tells the sync back that the files are those objects.
+    tree = tmp_path / "tree"
+    hour_ago = (time.time_ns() - 3600 * 10**9) // 1000 * 1000  # dates are kept to the microsecond
+    for i, name in enumerate(["a.txt", "d/b.txt", "d/big.bin"]):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(payload(17 * MiB, seed=6) if name.endswith(".bin") else name.encode())
+        os.utime(tree / name, ns=(hour_ago, hour_ago + i * 1_000_123_000))
+    dates = {p.name: p.stat().st_mtime_ns for p in tree.rglob("*") if p.is_file()}
+
+    up = sync(str(tree), "mem://b/t/", options=options, opener=world.opener)
+    onto_itself = sync("mem://b/t/", str(tree), options=options, opener=world.opener)
+    elsewhere = sync("mem://b/t/", str(tmp_path / "other"), options=options, opener=world.opener)
+    and_up_again = sync(str(tmp_path / "other"), "mem://b/t/", options=options, opener=world.opener)
+
+    assert [(r.copied, r.skipped) for r in (up, onto_itself, elsewhere, and_up_again)] == [
+        (3, 0),
+        (0, 3),
+        (3, 0),
+        (0, 3),
+    ]
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "other").rglob("*") if p.is_file()} == dates
+    assert {p.name: p.stat().st_mtime_ns for p in tree.rglob("*") if p.is_file()} == dates
+
+
+def test_recorded_dates_still_let_an_edit_on_either_side_through(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    hour_ago = time.time() - 3600
+    for name in ("edited.txt", "replaced.txt"):
+        (tree / name).write_bytes(b"v1")
+        os.utime(tree / name, (hour_ago, hour_ago))
+    sync(str(tree), "mem://b/t/", options=options, opener=world.opener)
+    (tree / "edited.txt").write_bytes(b"v2")  # dated now, after the recorded date
+    world.store("b").put("t/replaced.txt", b"v3")  # by another tool: no digest, no recorded date
+
+    up = sync(str(tree), "mem://b/t/", options=options, opener=world.opener, dry_run=True)
+    down = sync("mem://b/t/", str(tree), options=options, opener=world.opener)
+
+    assert [r.source for r in up.results if r.outcome == "planned"] == [f"file://{tree}/edited.txt"]
+    assert [(r.destination, r.reason) for r in down.results if r.outcome == "copied"] == [
+        (f"file://{tree}/replaced.txt", "newer")
+    ]
+    assert (tree / "replaced.txt").read_bytes() == b"v3"
