@@ -14,6 +14,7 @@ from omnicloud.errors import NotFoundError, OmniCloudError, PreconditionFailedEr
 from omnicloud.storage import (
     Admin,
     Deleter,
+    GetWithInfo,
     Lister,
     MetadataOnComplete,
     Multipart,
@@ -26,7 +27,18 @@ from omnicloud.storage import (
 
 pytestmark = pytest.mark.emulator
 
-PROTOCOLS = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, ResumableUpload, Admin)
+PROTOCOLS = (
+    Reader,
+    GetWithInfo,
+    Writer,
+    Lister,
+    Deleter,
+    Stat,
+    ServerSideCopy,
+    Multipart,
+    ResumableUpload,
+    Admin,
+)
 
 
 def keys(store: Any, prefix: str = "", delimiter: str | None = None) -> list[str]:
@@ -52,6 +64,24 @@ def test_put_then_get_returns_the_same_bytes(store: Any) -> None:
     info = store.put("dir/object.bin", data)
     assert info.size == len(data)
     assert store.get("dir/object.bin") == data
+
+
+def test_a_get_with_info_says_what_stat_says_of_the_version_read(store: Any) -> None:
+    if not isinstance(store, GetWithInfo):
+        pytest.skip(f"{type(store).__name__} lists metadata: no need to learn it from a GET")
+    store.put("gi/a", b"first", metadata={"owner": "me"}, content_type="text/x-a")
+    data, info = store.get_with_info("gi/a")
+    stated = store.stat("gi/a")
+    assert data == b"first"
+    assert (info.key, info.size, info.etag, info.last_modified) == (
+        "gi/a",
+        5,
+        stated.etag,
+        stated.last_modified,
+    )
+    assert (dict(info.metadata), info.content_type) == ({"owner": "me"}, "text/x-a")
+    with pytest.raises(NotFoundError):
+        store.get_with_info("gi/absent")
 
 
 def test_put_records_metadata_and_content_type_that_stat_returns(store: Any) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from omnicloud.storage import Admin, Multipart, open_store
+from omnicloud.storage.s3 import S3Store
 from omnicloud.transfer import TransferOptions, copy, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 
@@ -180,9 +181,12 @@ def test_objects_another_tool_uploaded_download_with_their_dates_and_sync_back_a
 
 @pytest.mark.parametrize("size", [5, 17 * MiB])  # one whole GET, one multipart upload
 def test_a_sync_from_s3_carries_what_its_listings_lack(
-    new_bucket: object, options: TransferOptions, tmp_path: Path, size: int
+    new_bucket: object, options: TransferOptions, tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """User metadata, the recorded digest (checked on arrival) and the recorded date all reach the copy."""
+    """User metadata, the recorded digest (checked on arrival) and the recorded date all reach the copy.
+
+    A small object learns them from its GET; a large one from one stat before it is read.
+    """
     s3, az = new_bucket("s3"), new_bucket("az")  # type: ignore[operator]
     data = _data(size, seed=6)
     recorded = {
@@ -191,11 +195,16 @@ def test_a_sync_from_s3_carries_what_its_listings_lack(
         "omnicloud_mtime": "2001-09-09T01:46:40.5Z",
     }
     open_store(s3).put("t/x.bin", data, metadata=recorded)  # type: ignore[attr-defined]
+    stats: list[str] = []
+    stat = S3Store.stat
+    monkeypatch.setattr(S3Store, "stat", lambda self, key: stats.append(key) or stat(self, key))
 
     across = sync(f"{s3}/t/", f"{az}/t/", options=options)
     down = sync(f"{s3}/t/", str(tmp_path / "down"), options=options)
 
     assert (across.copied, down.copied) == (1, 1)
+    # A large copy also checks, before it publishes, that the source is still the version it read.
+    assert len(stats) == (0 if size < options.multipart_threshold else 2 * 2)
     copied = open_store(az).stat("t/x.bin")  # type: ignore[attr-defined]
     assert copied.metadata["owner"] == "me"
     assert copied.modified == datetime(2001, 9, 9, 1, 46, 40, 500_000, tzinfo=UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from omnicloud.storage import (
     Admin,
     Deleter,
+    GetWithInfo,
     Lister,
     Multipart,
     Reader,
@@ -55,7 +56,10 @@ def local(store: LocalStore) -> None:
 
 
 def s3(store: S3Store) -> None:
-    capabilities: tuple[Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, Admin] = (
+    capabilities: tuple[
+        Store, Reader, GetWithInfo, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, Admin
+    ] = (
+        store,
         store,
         store,
         store,

@@ -21,6 +21,7 @@ __all__ = [
     "MTIME_METADATA_KEY",
     "Admin",
     "Deleter",
+    "GetWithInfo",
     "Lister",
     "MetadataOnComplete",
     "Multipart",
@@ -187,6 +188,18 @@ class Reader(Protocol):
 
         A range reaching past the end stops at the end; one starting at or past
         the end reads nothing.
+        """
+        ...
+
+
+@runtime_checkable
+class GetWithInfo(Protocol):
+    def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """The whole object, and what ``stat`` says of the version read, from one request.
+
+        For stores whose listings carry no metadata (``LISTS_METADATA =
+        False``): a copy of a listed object learns its recorded digest, date
+        and user metadata from its GET instead of a ``stat`` before it.
         """
         ...
 

@@ -69,6 +69,7 @@ from omnicloud.storage._types import (
     Admin,
     ByteRange,
     Deleter,
+    GetWithInfo,
     Lister,
     Multipart,
     ObjectInfo,
@@ -145,6 +146,7 @@ class S3Store(ClosesOnExit):
     LISTS_METADATA: ClassVar[bool] = False  # listings carry no digest: see Lister
     CAPABILITIES: ClassVar[tuple[type, ...]] = (
         Reader,
+        GetWithInfo,
         Writer,
         Lister,
         Deleter,
@@ -296,6 +298,17 @@ class S3Store(ClosesOnExit):
         except Exception as err:
             if range is not None and _code(err) == "InvalidRange":
                 return b""
+            self._fail(err, "get", key)
+
+    def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
+        try:
+            answer = self._client.get_object(Bucket=self._bucket, Key=key)
+            body = answer["Body"]
+            try:
+                return body.read(), _answered_info(key, answer)
+            finally:
+                body.close()
+        except Exception as err:
             self._fail(err, "get", key)
 
     def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
@@ -502,16 +515,7 @@ class S3Store(ClosesOnExit):
             head = self._client.head_object(Bucket=self._bucket, Key=key)
         except Exception as err:
             self._fail(err, "stat", key)
-        return ObjectInfo(
-            key=key,
-            size=head["ContentLength"],
-            etag=head.get("ETag"),
-            last_modified=head.get("LastModified"),
-            metadata={k.lower(): v for k, v in head.get("Metadata", {}).items()},
-            content_type=head.get("ContentType"),
-            storage_class=head.get("StorageClass", "STANDARD"),
-            version=head.get("VersionId"),
-        )
+        return _answered_info(key, head)
 
     def exists(self, key: str) -> bool:
         return exists_via_stat(self.stat, key)
@@ -976,3 +980,17 @@ def _map_obstore_error(err: Exception, op: str, fields: dict[str, Any]) -> OmniC
             **fields,
         )
     return OmniCloudError(f"S3 request failed ({type(err).__name__})", **fields)
+
+
+def _answered_info(key: str, answer: Mapping[str, Any]) -> ObjectInfo:
+    """The ObjectInfo in the headers of a HEAD or a whole-object GET."""
+    return ObjectInfo(
+        key=key,
+        size=answer["ContentLength"],
+        etag=answer.get("ETag"),
+        last_modified=answer.get("LastModified"),
+        metadata={k.lower(): v for k, v in answer.get("Metadata", {}).items()},
+        content_type=answer.get("ContentType"),
+        storage_class=answer.get("StorageClass", "STANDARD"),
+        version=answer.get("VersionId"),
+    )

@@ -69,6 +69,7 @@ from omnicloud.storage import (
     DIGEST_METADATA_KEY,
     MTIME_METADATA_KEY,
     Deleter,
+    GetWithInfo,
     MetadataOnComplete,
     Multipart,
     ObjectInfo,
@@ -178,11 +179,20 @@ def copy_object(
     src_store = ctx.store(source)
     dst_store = ctx.store(destination)
     reader = as_reader(src_store)
-    if info is None or (not info.metadata and not getattr(src_store, "LISTS_METADATA", True)):
-        # S3 and OCI list no metadata: one stat gives the copy the digest to check, the
-        # user metadata to carry and the date to keep that the upload recorded.
+    # S3 and OCI list no metadata, so a listed object's record lacks the digest to
+    # check, the user metadata to carry and the date to keep that its upload recorded.
+    # A whole-object GET that answers with them saves asking a stat first.
+    incomplete = info is not None and not info.metadata and not getattr(src_store, "LISTS_METADATA", True)
+    learn_on_get = (
+        incomplete
+        and isinstance(src_store, GetWithInfo)
+        and info is not None
+        and info.size < ctx.options.multipart_threshold
+        and src_store.uri.bucket_uri != dst_store.uri.bucket_uri  # there, a server-side copy needs the digest
+    )
+    if info is None or (incomplete and not learn_on_get):
         info = ctx.call(lambda: as_stat(src_store).stat(source.key), str(source))
-    return _ObjectCopy(ctx, source, destination, info, reader, src_store, dst_store).run()
+    return _ObjectCopy(ctx, source, destination, info, reader, src_store, dst_store, learn_on_get).run()
 
 
 class _ObjectCopy:
@@ -195,22 +205,27 @@ class _ObjectCopy:
         reader: Reader,
         src_store: Store,
         dst_store: Store,
+        learn_on_get: bool = False,
     ) -> None:
         self.ctx = ctx
         self.source = source
         self.destination = destination
-        self.info = info
-        self.size = info.size
         self.reader = reader
         self.src_store = src_store
         self.dst_store = dst_store
+        self.learn_on_get = learn_on_get  # ``info`` is a listing's, completed by the GET
+        self._adopt(info)
+        self.resumed_parts = 0
+        self.restarted = ""
+
+    def _adopt(self, info: ObjectInfo) -> None:
+        self.info = info
+        self.size = info.size
         self.expected = info.digest if is_canonical(info.digest) else None
         self.metadata = _portable_metadata(info.metadata)
         # The date the copy keeps: a file's modification time, or recorded with an object.
         self.modified = info.modified
         self.content_type = info.content_type
-        self.resumed_parts = 0
-        self.restarted = ""
 
     def result(self, digest: str) -> ObjectResult:
         return ObjectResult(
@@ -398,7 +413,12 @@ class _ObjectCopy:
         return self.result(self.expected)
 
     def _single_put(self, writer: Writer) -> ObjectResult:
-        data = self.ctx.call(lambda: self.reader.get(self.source.key), str(self.source))
+        store = self.src_store
+        if self.learn_on_get and isinstance(store, GetWithInfo):
+            data, info = self.ctx.call(lambda: store.get_with_info(self.source.key), str(self.source))
+            self._adopt(info)
+        else:
+            data = self.ctx.call(lambda: self.reader.get(self.source.key), str(self.source))
         builder = ChunkedDigest()
         builder.set_chunks_from(0, hash_chunks(data))
         self.size = len(data)
