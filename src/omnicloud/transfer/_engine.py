@@ -397,8 +397,11 @@ def apply_plan(
         previous = done.get(str(src_uri))
         if previous is not None and previous[0] == source_version(info) and _still_there(action):
             return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="journal")
-        if action.reason == "newer" and (skip := _unchanged_once_stated(ctx, src_uri, info, dst_uri, action)):
-            return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason=skip)
+        stated: ObjectInfo | None = None  # the source's whole record, if the check below asked for it
+        if action.reason == "newer":
+            skip, stated = _unchanged_once_stated(ctx, src_uri, info, dst_uri, action)
+            if skip:
+                return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason=skip)
         if action.needs_checksum and action.destination is not None:
             src_digest = object_digest(ctx, src_uri, info)
             if src_digest == object_digest(ctx, dst_uri, action.destination):
@@ -408,7 +411,7 @@ def apply_plan(
         ctx.objects_limit.acquire()
         moved = 0
         try:
-            result = copy_object(ctx, src_uri, dst_uri, info)
+            result = copy_object(ctx, src_uri, dst_uri, stated or info, stated=stated is not None)
             moved = result.size
         except OmniCloudError:
             ctx.objects_limit.record_error()
@@ -489,29 +492,31 @@ def _unchanged_once_stated(
     source: ObjectInfo,
     dst_uri: ObjectURI,
     action: PlannedAction,
-) -> str | None:
+) -> tuple[str | None, ObjectInfo | None]:
     """Why an object the plan copies as older is unchanged after all (``stat`` fills in what listings lack).
 
     S3 and OCI list no metadata, so their listings show neither the digest
     nor the date an upload recorded, and a sync back from where objects were
     copied to finds every one older. One stat per such side, and only for
-    these objects, gives the plan's rule what it lacked.
+    these objects, gives the plan's rule what it lacked. Also returns the
+    source's stat'ed record, if any, for the copy to start from.
     """
     destination = action.destination
     if destination is None:
-        return None
-    stated = []
+        return None, None
+    records = []
     for uri, info in ((src_uri, source), (dst_uri, destination)):
         if not info.metadata and not getattr(ctx.store(uri), "LISTS_METADATA", True):
             try:
                 info = _stat(ctx, uri)
             except NotFoundError:  # gone since the listing: copy it
-                return None
-        stated.append(info)
-    if stated[0] is source and stated[1] is destination:
-        return None  # nothing new: the plan's answer stands
-    decision, reason, _ = compare(stated[0], stated[1], mode="sync", checksum=False)
-    return reason if decision == "skip" else None
+                return None, None
+        records.append(info)
+    stated = records[0] if records[0] is not source else None
+    if stated is None and records[1] is destination:
+        return None, None  # nothing new: the plan's answer stands
+    decision, reason, _ = compare(records[0], records[1], mode="sync", checksum=False)
+    return (reason if decision == "skip" else None), stated
 
 
 def _still_there(action: PlannedAction) -> bool:

@@ -174,15 +174,25 @@ def copy_object(
     source: ObjectURI,
     destination: ObjectURI,
     info: ObjectInfo | None = None,
+    *,
+    stated: bool = False,
 ) -> ObjectResult:
-    """Copy one object and return what happened; errors propagate as ``OmniCloudError``."""
+    """Copy one object and return what happened; errors propagate as ``OmniCloudError``.
+
+    ``info`` is the source's record from a listing, or from ``stat`` if ``stated``.
+    """
     src_store = ctx.store(source)
     dst_store = ctx.store(destination)
     reader = as_reader(src_store)
     # S3 and OCI list no metadata, so a listed object's record lacks the digest to
     # check, the user metadata to carry and the date to keep that its upload recorded.
     # A whole-object GET that answers with them saves asking a stat first.
-    incomplete = info is not None and not info.metadata and not getattr(src_store, "LISTS_METADATA", True)
+    incomplete = (
+        info is not None
+        and not stated
+        and not info.metadata
+        and not getattr(src_store, "LISTS_METADATA", True)
+    )
     learn_on_get = (
         incomplete
         and isinstance(src_store, GetWithInfo)
