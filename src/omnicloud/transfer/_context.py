@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from omnicloud.errors import UnsupportedError
-from omnicloud.storage import Deleter, Lister, Reader, Stat, Store, Writer, open_store
+from omnicloud.storage import Deleter, Lister, ObjectInfo, Reader, Stat, Store, Writer, open_store
 from omnicloud.transfer._journal import Journal
 from omnicloud.transfer._limits import AdaptiveLimit, BandwidthLimiter, MemoryBudget, with_retries
 from omnicloud.transfer._options import TransferOptions
@@ -25,6 +25,7 @@ __all__ = [
     "as_reader",
     "as_stat",
     "as_writer",
+    "listed_without_record",
     "local_path",
 ]
 
@@ -48,6 +49,11 @@ def local_path(uri: ObjectURI) -> Path | None:
     if uri.provider != "local":
         return None
     return Path("/" + uri.key)
+
+
+def listed_without_record(store: Store, info: ObjectInfo) -> bool:
+    """Whether ``info`` is from a listing that leaves out metadata (S3, OCI): no digest, no recorded date."""
+    return not info.metadata and not getattr(store, "LISTS_METADATA", True)
 
 
 def _unsupported(store: Store, what: str) -> UnsupportedError:

@@ -31,10 +31,19 @@ __all__ = ["partition_prefixes", "sync_on_dask", "sync_partition"]
 
 
 def partition_prefixes(source: ObjectURI, target: ObjectURI, *, delete: bool) -> list[str]:
-    """The first-level ``dir/`` names below the source (and, with ``delete``, the destination)."""
-    names = _top_level(source)[1]
+    """The first-level ``dir/`` names below the source (and, with ``delete``, the destination).
+
+    With ``delete``, a source that lists nothing beside a destination that
+    holds objects is refused: each partition may lawfully hold only
+    deletions, so the single-machine guard against a mistyped prefix
+    emptying the destination is made here, from the same two listings.
+    """
+    source_listed, names = _top_level(source)
     if delete:
-        names |= _top_level(target)[1]
+        target_listed, target_names = _top_level(target)
+        if target_listed and not source_listed:
+            raise empty_source_error(source.key)
+        names |= target_names
     return sorted(names)
 
 
@@ -126,18 +135,11 @@ def sync_on_dask(
     import time
 
     started = time.monotonic()
-    source_listed, prefixes = _top_level(source)
-    if delete:
-        target_listed, target_prefixes = _top_level(target)
-        # Each partition may lawfully hold only deletions, so the single-machine guard against a
-        # source that lists nothing (a mistyped prefix emptying the destination) is made here.
-        if target_listed and not source_listed:
-            raise empty_source_error(source.key)
-        prefixes |= target_prefixes
+    prefixes = partition_prefixes(source, target, delete=delete)  # before the cluster starts
     client, owned = _client(executor)
     try:
         jobs = [(str(source), str(target), True)] + [
-            (str(source.join(p)), str(target.join(p)), False) for p in sorted(prefixes)
+            (str(source.join(p)), str(target.join(p)), False) for p in prefixes
         ]
         futures = [
             client.submit(

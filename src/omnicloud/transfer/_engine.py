@@ -29,6 +29,7 @@ from omnicloud.transfer._context import (
     as_reader,
     as_stat,
     as_writer,
+    listed_without_record,
     local_path,
 )
 from omnicloud.transfer._digest import CHUNK_SIZE, ChunkedDigest, digest_file, hash_chunks, is_canonical
@@ -506,7 +507,7 @@ def _unchanged_once_stated(
         return None, None
     records = []
     for uri, info in ((src_uri, source), (dst_uri, destination)):
-        if not info.metadata and not getattr(ctx.store(uri), "LISTS_METADATA", True):
+        if listed_without_record(ctx.store(uri), info):
             try:
                 info = _stat(ctx, uri)
             except NotFoundError:  # gone since the listing: copy it

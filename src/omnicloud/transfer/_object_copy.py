@@ -90,6 +90,7 @@ from omnicloud.transfer._context import (
     as_reader,
     as_stat,
     as_writer,
+    listed_without_record,
     local_path,
 )
 from omnicloud.transfer._digest import (
@@ -187,12 +188,7 @@ def copy_object(
     # S3 and OCI list no metadata, so a listed object's record lacks the digest to
     # check, the user metadata to carry and the date to keep that its upload recorded.
     # A whole-object GET that answers with them saves asking a stat first.
-    incomplete = (
-        info is not None
-        and not stated
-        and not info.metadata
-        and not getattr(src_store, "LISTS_METADATA", True)
-    )
+    incomplete = info is not None and not stated and listed_without_record(src_store, info)
     learn_on_get = (
         incomplete
         and isinstance(src_store, GetWithInfo)
