@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ def test_mb_cp_ls_cat_stat_rm_round_trip(scheme: str, cli_env: dict[str, str], t
     bucket = f"{scheme}://oc-cli-{uuid.uuid4().hex[:10]}"
     source = tmp_path / "hello world.txt"
     source.write_bytes(b"hello from omnicloud\n")
+    os.utime(source, ns=(1_700_000_000_123_456_000, 1_700_000_000_123_456_000))
 
     assert run("mb", bucket, env=cli_env).returncode == 0
     copied = run("cp", str(source), f"{bucket}/dir/", "--json", env=cli_env)
@@ -61,6 +63,11 @@ def test_mb_cp_ls_cat_stat_rm_round_trip(scheme: str, cli_env: dict[str, str], t
     stat = json.loads(run("stat", f"{bucket}/dir/hello world.txt", "--json", env=cli_env).stdout)
     assert stat["size"] == 21
     assert stat["content_type"] == "text/plain"
+    # The store dates the object by its upload; the date a sync compares is the file's, recorded.
+    assert datetime.fromisoformat(stat["modified"]) == datetime.fromtimestamp(1_700_000_000.123456, UTC)
+    assert datetime.fromisoformat(stat["last_modified"]).year >= 2026
+    text = run("stat", f"{bucket}/dir/hello world.txt", env=cli_env).stdout.decode()
+    assert "modified: 2023-11-14 22:13:20.123456+00:00" in text
 
     back = tmp_path / "back.txt"
     assert run("cp", f"{bucket}/dir/hello world.txt", str(back), env=cli_env).returncode == 0
@@ -126,6 +133,14 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("ls", "cat", "cp", "rm", "stat", "mb", "sandbox", "demo"):
         assert command in result.stdout.decode()
+
+
+def test_version_prints_the_package_version() -> None:
+    from omnicloud import __version__
+
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.decode() == f"omnicloud {__version__}\n"
 
 
 def test_verbose_flag_logs_debug_details_on_failure() -> None:

@@ -27,8 +27,19 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from omnicloud import __version__
+
+        typer.echo(f"omnicloud {__version__}")
+        raise typer.Exit()
+
+
 def _global_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details to stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     from omnicloud._log_redaction import RedactingFilter
 

@@ -31,18 +31,26 @@ def _require(store: Store, capability: type, what: str) -> None:
         raise UnsupportedError(f"{store.uri.provider} storage cannot {what}", provider=store.uri.provider)
 
 
-def _info_dict(uri: ObjectURI, info: ObjectInfo) -> dict[str, object]:
-    return {
+def _info_dict(uri: ObjectURI, info: ObjectInfo, *, sync_date: bool = False) -> dict[str, object]:
+    """An object's record; ``sync_date`` adds ``modified``, the date a sync compares (the one its
+    upload recorded, else the store's). ``ls`` leaves it out: S3 and OCI listings hold no metadata.
+    """
+    data: dict[str, object] = {
         "uri": uri.text_with_key(info.key),
         "key": info.key,
         "size": info.size,
         "etag": info.etag,
         "last_modified": info.last_modified,
-        "content_type": info.content_type,
-        "storage_class": info.storage_class,
-        "metadata": dict(info.metadata),
-        "is_prefix": info.is_prefix,
     }
+    if sync_date:
+        data["modified"] = info.modified
+    data.update(
+        content_type=info.content_type,
+        storage_class=info.storage_class,
+        metadata=dict(info.metadata),
+        is_prefix=info.is_prefix,
+    )
+    return data
 
 
 def _human_size(size: int) -> str:
@@ -170,7 +178,7 @@ def stat(
     uri: str = typer.Argument(..., help="Object URI."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Show an object's size, etag, dates, content type and metadata."""
+    """Show an object's size, etag, dates (the store's; the one a sync compares), content type, metadata."""
     from omnicloud.storage import Stat
     from omnicloud.uri import parse_uri
 
@@ -180,7 +188,8 @@ def stat(
         _require(store, Stat, "stat objects")
         assert isinstance(store, Stat)
         info = store.stat(target.key)
-        data = _info_dict(target.bucket_uri if target.provider != "local" else target.with_key(""), info)
+        root = target.bucket_uri if target.provider != "local" else target.with_key("")
+        data = _info_dict(root, info, sync_date=True)
         if json_output:
             print_json(data)
             return

@@ -119,7 +119,7 @@ class GCSStore(ClosesOnExit):
 
     def _fail(self, err: Exception, op: str, key: str = "") -> NoReturn:
         mapped = _map_error(err, op, str(self._uri.with_key(key)))
-        if isinstance(mapped, NotFoundError) and op not in ("create_bucket", "delete_bucket") and key:
+        if isinstance(mapped, NotFoundError) and op not in ("create_bucket", "delete_bucket"):
             # GCS answers 404 for a missing bucket and a missing object alike.
             try:
                 bucket_missing = self._client.lookup_bucket(self._uri.bucket, retry=self._retry) is None

@@ -514,6 +514,10 @@ class S3Store(ClosesOnExit):
         try:
             head = self._client.head_object(Bucket=self._bucket, Key=key)
         except Exception as err:
+            # A HEAD's 404 has no body to say whether the object or its bucket is missing: ask.
+            if _code(err) in _NOT_FOUND and not self.bucket_exists():
+                fields = {"op": "stat", "uri": str(self._uri.with_key(key)), "provider": self._uri.provider}
+                raise _map_code("NoSuchBucket", "", "stat", fields) from err
             self._fail(err, "stat", key)
         return _answered_info(key, head)
 
