@@ -382,6 +382,71 @@ def test_launch_times_out_with_the_log_tail_and_leaves_nothing_running(tmp_path:
     assert _wait_dead(int(pid_file.read_text()))
 
 
+_STARTER = textwrap.dedent(
+    """
+    import sys, threading, time
+    from pathlib import Path
+    from omnicloud.sandbox._process import launch
+
+    pid_file, outlive = Path(sys.argv[1]), sys.argv[2] == "outlive"
+    started = []
+
+    def start():
+        command = ["sh", "-c", 'echo $$ > "$1"; exec sleep 300', "sh", str(pid_file), "4251"]
+        ready = lambda _endpoint: pid_file.exists() and pid_file.read_text().strip() != ""
+        started.append(launch("gcs", command, port=4251, ready=ready, sdk_env={}, outlive_caller=outlive))
+
+    # From a thread that has ended by the time this process is killed, as `Sandbox.up` starts them.
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join()
+    print(started[0].pid, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def _killed_starter(tmp_path: Path, mode: str) -> tuple[int, int]:
+    """Start an emulator stand-in from another process, SIGKILL that process: (its watchdog or
+    itself, the stand-in's own PID)."""
+    pid_file = tmp_path / "emulator.pid"
+    starter = subprocess.Popen(
+        [sys.executable, "-c", _STARTER, str(pid_file), mode],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert starter.stdout is not None
+    try:
+        launched = int(starter.stdout.readline())
+        emulator = int(pid_file.read_text())
+        time.sleep(0.3)  # the thread that started it has ended; the emulator must still run
+        assert pid_is_alive(launched) and pid_is_alive(emulator)
+    finally:
+        starter.kill()
+        starter.wait(timeout=5)
+        starter.stdout.close()
+    return launched, emulator
+
+
+def test_an_emulator_ends_with_the_process_that_started_it_even_one_killed(tmp_path: Path) -> None:
+    watchdog, emulator = _killed_starter(tmp_path, "tied")
+    assert watchdog != emulator
+    assert _wait_dead(emulator, timeout=10)
+    assert _wait_dead(watchdog, timeout=10)
+
+
+def test_an_emulator_started_to_outlive_its_caller_does(tmp_path: Path) -> None:
+    launched, emulator = _killed_starter(tmp_path, "outlive")
+    try:
+        assert launched == emulator  # no watchdog
+        time.sleep(0.5)
+        assert pid_is_alive(emulator)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(emulator, signal.SIGKILL)
+    assert _wait_dead(emulator)
+
+
 # --- the sandbox state file ---------------------------------------------------------------------
 
 

@@ -17,8 +17,10 @@ the SDKs already read (``AWS_ENDPOINT_URL``, ``AZURE_STORAGE_CONNECTION_STRING``
     finally:
         emulator.stop()
 
-:class:`Sandbox` records the emulators in a state file, so ``down()`` in a
-later process stops them by PID. Nothing here imports a cloud SDK.
+An emulator ends with the process that started it, even one killed with
+SIGKILL, unless started with ``outlive_caller=True``. :class:`Sandbox` starts
+them that way and records them in a state file, so ``down()`` in a later
+process stops them by PID. Nothing here imports a cloud SDK.
 """
 
 from __future__ import annotations

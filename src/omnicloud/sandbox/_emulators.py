@@ -92,7 +92,9 @@ def gcs_env(endpoint: str) -> dict[str, str]:
     }
 
 
-def start_moto(port: int | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Emulator:
+def start_moto(
+    port: int | None = None, *, timeout: float = DEFAULT_TIMEOUT, outlive_caller: bool = False
+) -> Emulator:
     """Start moto's server (S3, EC2, STS, IAM, Lambda) on loopback; ready when ``/moto-api/`` answers."""
     command = _python_console_script("moto_server", module="moto.server", package="moto")
 
@@ -104,12 +106,15 @@ def start_moto(port: int | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> 
             ready=lambda endpoint: http_answers(f"{endpoint}/moto-api/"),
             sdk_env=moto_env(_endpoint(chosen)),
             timeout=timeout,
+            outlive_caller=outlive_caller,
         )
 
     return _start_with_port_retry(start_on, port)
 
 
-def start_gcs(port: int | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Emulator:
+def start_gcs(
+    port: int | None = None, *, timeout: float = DEFAULT_TIMEOUT, outlive_caller: bool = False
+) -> Emulator:
     """Start gcp-storage-emulator in memory on loopback; ready when its bucket list answers."""
     command = _python_console_script(
         "gcp-storage-emulator", module="gcp_storage_emulator", package="gcp_storage_emulator"
@@ -123,13 +128,18 @@ def start_gcs(port: int | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> E
             ready=lambda endpoint: http_answers(f"{endpoint}/storage/v1/b?project={GCS_PROJECT}"),
             sdk_env=gcs_env(_endpoint(chosen)),
             timeout=timeout,
+            outlive_caller=outlive_caller,
         )
 
     return _start_with_port_retry(start_on, port)
 
 
 def start_azurite(
-    port: int | None = None, *, workdir: Path | None = None, timeout: float = DEFAULT_TIMEOUT
+    port: int | None = None,
+    *,
+    workdir: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    outlive_caller: bool = False,
 ) -> Emulator:
     """Start Azurite's Blob service on loopback.
 
@@ -166,6 +176,7 @@ def start_azurite(
             sdk_env=azurite_env(_endpoint(chosen)),
             cwd=workdir,
             timeout=timeout,
+            outlive_caller=outlive_caller,
         )
 
     return _start_with_port_retry(start_on, port)
@@ -215,7 +226,8 @@ def reset_gcs(emulator: Emulator) -> None:
     _reset(f"{emulator.endpoint}/wipe", method="GET", what="wipe gcp-storage-emulator")
 
 
-STARTERS: Mapping[EmulatorName, Callable[[], Emulator]] = {
+# Each takes ``outlive_caller`` (keyword): whether the emulator keeps running after this process ends.
+STARTERS: Mapping[EmulatorName, Callable[..., Emulator]] = {
     "moto": start_moto,
     "azurite": start_azurite,
     "gcs": start_gcs,

@@ -6,6 +6,14 @@ stops or probes a process works from its PID alone. Each emulator runs in its
 own session (``start_new_session=True``), so its PID is also its process-group
 id and stopping the group also ends whatever it spawned (Werkzeug's reloader,
 Node workers).
+
+Unless it is asked to outlive its caller (``sandbox up``), an emulator ends
+with the process that started it, however that process ends (SIGKILL
+included): it runs under a small watchdog holding the read end of a pipe
+whose write end only the starting process holds. The kernel closes that end
+when the process dies, the watchdog reads end-of-file and stops the
+emulator. (``PR_SET_PDEATHSIG`` would not do: it fires when the starting
+*thread* ends, and the sandbox starts emulators from a thread pool.)
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -72,6 +81,8 @@ class Emulator:
     # The handle exists only in the process that started the emulator; it lets
     # stop() reap the child so it does not linger as a zombie.
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+    # The write end of the watchdog's pipe (see the module's docstring), held while this process lives.
+    _lifeline: int | None = field(default=None, repr=False, compare=False)
 
     def is_running(self) -> bool:
         """Whether this emulator's own process is still alive (not merely its port taken)."""
@@ -95,6 +106,10 @@ class Emulator:
             self._wait_gone(timeout)
         # The leader is gone; anything it spawned that ignored SIGTERM still carries its group id.
         _signal_group(self.pid, signal.SIGKILL)
+        if self._lifeline is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lifeline)
+            object.__setattr__(self, "_lifeline", None)
         self._remove_logs(remove_logs)
 
     def to_record(self) -> dict[str, object]:
@@ -191,12 +206,14 @@ def launch(
     sdk_env: Mapping[str, str],
     cwd: Path | None = None,
     timeout: float = 30.0,
+    outlive_caller: bool = False,
 ) -> Emulator:
     """Start ``command`` detached, logging to a private temp folder, and wait until ``ready(endpoint)``.
 
     The process inherits this process's environment (so settings such as
     moto's ``INITIAL_NO_AUTH_ACTION_COUNT`` reach it); ``sdk_env`` is only
-    recorded on the returned :class:`Emulator` for the SDKs' side.
+    recorded on the returned :class:`Emulator` for the SDKs' side. It ends
+    with this process unless ``outlive_caller`` (see the module's docstring).
 
     Raises :class:`~omnicloud.errors.OmniCloudError` with the tail of the log
     when the process exits early or is not ready within ``timeout`` seconds;
@@ -205,15 +222,28 @@ def launch(
     log_dir = Path(tempfile.mkdtemp(prefix=f"{_LOG_DIR_PREFIX}{name}-"))
     log_path = log_dir / f"{name}.log"
     endpoint = f"http://{LOOPBACK}:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            list(command),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd or log_dir,
-            start_new_session=True,
-        )
+    argv, lifeline, watched = list(command), None, None
+    if not outlive_caller:
+        watched, lifeline = os.pipe()  # neither end is inherited unless passed
+        argv = [sys.executable, "-c", _WATCHDOG, str(watched), *argv]
+    try:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd or log_dir,
+                start_new_session=True,
+                pass_fds=() if watched is None else (watched,),
+            )
+    except BaseException:
+        if lifeline is not None:
+            os.close(lifeline)
+        raise
+    finally:
+        if watched is not None:
+            os.close(watched)
     emulator = Emulator(
         name=name,
         pid=process.pid,
@@ -223,6 +253,7 @@ def launch(
         env=dict(sdk_env),
         log_path=log_path,
         _process=process,
+        _lifeline=lifeline,
     )
     deadline = time.monotonic() + timeout
     while True:
@@ -244,6 +275,28 @@ def launch(
                 retryable=True,
             )
         time.sleep(0.1)
+
+
+# Run as `python -c _WATCHDOG FD COMMAND...`: runs COMMAND and stops it once FD reads end-of-file, that
+# is once every process holding the pipe's write end (the one that started the emulator) has ended.
+# It ends with COMMAND and with its exit code. SIGTERM (stop() signals the whole group) is left to
+# COMMAND, so the watchdog lives until COMMAND has ended; a handler, unlike SIG_IGN, is not inherited.
+_WATCHDOG = """
+import os, signal, subprocess, sys, threading
+signal.signal(signal.SIGTERM, lambda *_: None)
+child = subprocess.Popen(sys.argv[2:])
+def watch(fd=int(sys.argv[1])):
+    while os.read(fd, 1):
+        pass
+    child.terminate()
+    try:
+        child.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=watch, daemon=True).start()
+sys.exit(child.wait())
+"""
 
 
 def _log_tail(log_path: Path) -> str:

@@ -207,7 +207,8 @@ def _start_in_parallel(names: list[EmulatorName]) -> tuple[list[Emulator], list[
     started: list[Emulator] = []
     errors: list[OmniCloudError] = []
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="sandbox-start") as pool:
-        futures = [pool.submit(STARTERS[name]) for name in names]
+        # `sandbox up` exits at once; its emulators run until `sandbox down`.
+        futures = [pool.submit(STARTERS[name], outlive_caller=True) for name in names]
         for future in futures:
             try:
                 started.append(future.result())
