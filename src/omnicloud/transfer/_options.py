@@ -66,7 +66,11 @@ class TransferOptions:
         if self.part_size < CHUNK_SIZE:
             raise ConfigError(f"part_size must be at least {CHUNK_SIZE // MiB} MiB (the digest chunk)")
         if self.max_memory < self.part_size:
-            raise ConfigError("max_memory must hold at least one part")
+            raise ConfigError(
+                f"max_memory ({self.max_memory / MiB:g} MiB) must hold at least one part"
+                f" (part_size {self.part_size / MiB:g} MiB)",
+                hint="raise max_memory (--max-memory) or lower part_size (--part-size)",
+            )
         if self.bwlimit is not None and self.bwlimit <= 0:
             raise ConfigError("bwlimit must be positive")
 

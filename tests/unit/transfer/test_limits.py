@@ -150,6 +150,13 @@ def test_options_reject_parts_smaller_than_the_digest_chunk() -> None:
         TransferOptions(part_size=MiB)
 
 
+def test_options_reject_a_memory_budget_below_one_part_saying_what_to_change() -> None:
+    with pytest.raises(ConfigError) as caught:
+        TransferOptions(part_size=128 * MiB, max_memory=64 * MiB)
+    assert caught.value.message == "max_memory (64 MiB) must hold at least one part (part_size 128 MiB)"
+    assert caught.value.hint is not None and "--max-memory" in caught.value.hint
+
+
 @pytest.mark.parametrize("adaptive", [True, False])
 def test_adaptive_false_pins_the_object_concurrency(adaptive: bool) -> None:
     from omnicloud.transfer._context import TransferContext
