@@ -197,3 +197,34 @@ def test_a_failed_upload_gives_back_its_memory_so_the_next_object_still_goes(
     summary = sync(tree, f"{bucket}/tree/", options=tight)
 
     assert (summary.copied, summary.failed) == (1, 1)
+
+
+@pytest.mark.parametrize("journaled", [True, False])
+def test_a_failed_upload_without_a_journal_cancels_its_session(
+    bucket: str,
+    source: tuple[Path, bytes],
+    options: TransferOptions,
+    monkeypatch: pytest.MonkeyPatch,
+    journaled: bool,
+) -> None:
+    # With a journal the session is kept for the next run to resume; without one nothing could.
+    path, _ = source
+    cancelled: list[str] = []
+    real_cancel = GCSStore.cancel_resumable
+
+    def cancel(self: GCSStore, key: str, session: str) -> None:
+        cancelled.append(key)
+        real_cancel(self, key, session)
+
+    def fail_the_third(n: int, start: int) -> None:
+        if n == 3:
+            raise OmniCloudError("refused", op="put")
+
+    monkeypatch.setattr(GCSStore, "cancel_resumable", cancel)
+    _sends(monkeypatch, fail_the_third)
+
+    with pytest.raises(OmniCloudError, match="refused"):
+        copy(path, f"{bucket}/big.bin", options=options if journaled else replace(options, journal=False))
+
+    assert cancelled == ([] if journaled else ["big.bin"])
+    assert not open_store(bucket).exists("big.bin")  # type: ignore[attr-defined]

@@ -735,9 +735,13 @@ def bulk_download(
     def download(uri: ObjectURI, ctx: TransferContext) -> DownloadResult:
         target = parse_uri(str(root / uri.key))
         try:
-            result = copy_object(ctx, uri, target)
+            try:
+                result = copy_object(ctx, uri, target)
+            except UnsupportedError:
+                # No ranged reads on this store: one whole-object GET, checked and dated as any copy.
+                result = copy_object(ctx, uri, target, whole=True)
         except UnsupportedError:
-            # No ranged reads on this store: one sequential whole-object download.
+            # Nor a stat: the bytes alone, dated by their write.
             result = _sequential_download(ctx, uri, target)
         except OmniCloudError as err:
             return DownloadResult(str(uri), None, error=str(err))
@@ -773,7 +777,7 @@ def _guard_download(
 
 
 def _sequential_download(ctx: TransferContext, source: ObjectURI, target: ObjectURI) -> ObjectResult:
-    """Whole-object GET and PUT, for stores that cannot serve byte ranges."""
+    """Whole-object GET and PUT, for stores that can serve neither byte ranges nor a stat."""
     from omnicloud.storage import DIGEST_METADATA_KEY
 
     reader = as_reader(ctx.store(source))

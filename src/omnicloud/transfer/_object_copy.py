@@ -177,10 +177,12 @@ def copy_object(
     info: ObjectInfo | None = None,
     *,
     stated: bool = False,
+    whole: bool = False,
 ) -> ObjectResult:
     """Copy one object and return what happened; errors propagate as ``OmniCloudError``.
 
-    ``info`` is the source's record from a listing, or from ``stat`` if ``stated``.
+    ``info`` is the source's record from a listing, or from ``stat`` if ``stated``. ``whole``
+    reads the object in one GET whatever its size (for a store that cannot serve byte ranges).
     """
     src_store = ctx.store(source)
     dst_store = ctx.store(destination)
@@ -198,7 +200,8 @@ def copy_object(
     )
     if info is None or (incomplete and not learn_on_get):
         info = ctx.call(lambda: as_stat(src_store).stat(source.key), str(source))
-    return _ObjectCopy(ctx, source, destination, info, reader, src_store, dst_store, learn_on_get).run()
+    copy = _ObjectCopy(ctx, source, destination, info, reader, src_store, dst_store, learn_on_get)
+    return copy.run_whole() if whole else copy.run()
 
 
 class _ObjectCopy:
@@ -311,6 +314,11 @@ class _ObjectCopy:
         if large:
             return self._streaming_put(writer)
         return self._single_put(writer)
+
+    def run_whole(self) -> ObjectResult:
+        """The copy in one GET and one PUT, whatever the size."""
+        self._forget_partial(local_path(self.destination))
+        return self._single_put(as_writer(self.dst_store))
 
     # --- helpers -----------------------------------------------------------------
 
@@ -563,25 +571,32 @@ class _ObjectCopy:
 
         count = max(1, -(-self.size // part_size))
         missing = [n for n in range(1, count + 1) if n not in done]
-        _wait_all([ctx.part_pool.submit(send, n) for n in missing], ctx)
 
         def discard() -> None:
             _quietly(lambda: store.abort_multipart(self.destination.key, active_id))
             if journal is not None:
                 journal.finish_partial(key)
 
-        digest = builder.value(self.size)
-        self._check_before_publishing(digest, expected, discard, "the parts sent", "the upload was aborted")
-        ordered = [parts[n] for n in sorted(parts)]
-        if late is not None:
-            ctx.call(
-                lambda: late.complete_multipart_with_metadata(
-                    self.destination.key, active_id, ordered, self._upload_metadata(digest)
-                ),
-                key,
+        try:
+            _wait_all([ctx.part_pool.submit(send, n) for n in missing], ctx)
+            digest = builder.value(self.size)
+            self._check_before_publishing(
+                digest, expected, discard, "the parts sent", "the upload was aborted"
             )
-        else:
-            ctx.call(lambda: store.complete_multipart(self.destination.key, active_id, ordered), key)
+            ordered = [parts[n] for n in sorted(parts)]
+            if late is not None:
+                ctx.call(
+                    lambda: late.complete_multipart_with_metadata(
+                        self.destination.key, active_id, ordered, self._upload_metadata(digest)
+                    ),
+                    key,
+                )
+            else:
+                ctx.call(lambda: store.complete_multipart(self.destination.key, active_id, ordered), key)
+        except BaseException:
+            if journal is None:  # nothing could resume it, and an open upload is billed for its parts
+                discard()
+            raise
         if journal is not None:
             journal.finish_partial(key)
         return self.result(digest)
@@ -701,6 +716,10 @@ class _ObjectCopy:
                     ctx.budget.release(len(data))
                 if journal is not None:
                     journal.record_piece(key, Piece(number, None, len(data), tuple(chunks)))
+        except BaseException:
+            if journal is None:  # nothing could resume it
+                discard()
+            raise
         finally:
             if ahead is not None and not ahead.cancel():
                 # Read while this one failed: its buffer's share of the budget goes back.
@@ -832,12 +851,16 @@ class _ObjectCopy:
                 journal.finish_partial(key)
 
         missing = [i for i in range(chunk_count(self.size)) if i not in done]
+        published = False
         try:
             _StreamedDownload(self, store_chunk).run(missing)
             digest = self._check(builder.value(self.size), discard)
             self._check_source_unchanged(discard)
             self._publish(temp, final, digest)
+            published = True
         finally:
+            if not published and journal is None:
+                _discard_file(temp)  # no journal could resume it (removed while still locked)
             os.close(fd)  # the lock goes with it, once the file has its final name
         if journal is not None:
             journal.finish_partial(key)

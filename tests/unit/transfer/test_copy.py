@@ -5,6 +5,7 @@ import errno
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -490,6 +491,30 @@ def test_bandwidth_limit_slows_the_transfer_down(world: World, options: Transfer
     copy("mem://a/k", "mem://b/k", options=_with(options, bwlimit=8 * MiB), opener=world.opener)
     # 6 MiB at 8 MiB/s, less the 2 MiB burst allowance: at least 0.5 s.
     assert time.monotonic() - started >= 0.45
+
+
+@pytest.mark.parametrize("destination", ["mem://b/big", "local"])
+def test_a_failed_transfer_without_a_journal_leaves_no_upload_open_and_no_temporary_file(
+    world: World, options: TransferOptions, tmp_path: Path, destination: str
+) -> None:
+    # With a journal both are kept, for the next run to resume; without one nothing could.
+    src = world.store("a")
+    src.put("big", payload(BIG))
+    fail_late = lambda n, args: OmniCloudError("broken") if n > 2 else None  # noqa: E731
+    if destination == "local":
+        src.faults["read"] = fail_late
+    else:
+        world.store("b").faults["upload_part"] = fail_late
+    target = str(tmp_path / "to" / "big") if destination == "local" else destination
+    no_journal = replace(options, journal=False)
+    with pytest.raises(OmniCloudError, match="broken"):
+        copy("mem://a/big", target, options=no_journal, opener=world.opener)
+    if destination == "local":
+        assert list((tmp_path / "to").iterdir()) == []
+    else:
+        assert world.store("b").calls["upload_part"] >= 1
+        assert world.store("b").calls["abort_multipart"] == 1
+        assert not world.store("b").exists("big")
 
 
 def test_a_download_refuses_a_temporary_file_another_run_is_writing(

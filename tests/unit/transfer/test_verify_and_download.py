@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from omnicloud.errors import IntegrityError, UnsupportedError
-from omnicloud.storage import DIGEST_METADATA_KEY
+from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY
 from omnicloud.transfer import TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 
@@ -92,7 +92,30 @@ def test_bulk_download_falls_back_to_whole_object_reads_when_a_store_has_no_rang
     def no_ranges(n: int, args: tuple[Any, ...]) -> Exception | None:
         return UnsupportedError("no ranged reads") if args[1] is not None else None
 
-    src.faults["get"] = no_ranges
-    results = bulk_download(["mem://a/big"], tmp_path, options=options, opener=world.opener)
+    src.faults["get"] = src.faults["open_read"] = no_ranges
+    results = bulk_download(["mem://a/big"], tmp_path / "to", options=options, opener=world.opener)
     assert results[0].ok, results[0].error
-    assert (tmp_path / "big").read_bytes() == big
+    assert (tmp_path / "to" / "big").read_bytes() == big
+    assert [p.name for p in (tmp_path / "to").iterdir()] == ["big"]
+    assert src.calls["open_read"] >= 1  # the ranged download was tried first
+
+
+def test_a_whole_object_download_keeps_the_date_and_checks_the_digest_like_any_copy(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    big = payload(20 * MiB)
+    src = world.store("a")
+    recorded = {MTIME_METADATA_KEY: "2024-02-03T04:05:06.123456Z", "owner": "ana"}
+    src.put("big", big, metadata={**recorded, DIGEST_METADATA_KEY: digest_bytes(big)})
+    src.put("bad", big, metadata={DIGEST_METADATA_KEY: digest_bytes(b"other bytes")})
+    src.faults["get"] = src.faults["open_read"] = lambda n, args: (
+        UnsupportedError("no ranged reads") if args[1] is not None else None
+    )
+
+    to = tmp_path / "to"
+    good, bad = bulk_download(["mem://a/big", "mem://a/bad"], to, options=options, opener=world.opener)
+
+    assert good.ok, good.error
+    assert (to / "big").stat().st_mtime_ns == 1_706_933_106_123_456_000
+    assert not bad.ok and bad.error is not None and "digest mismatch" in bad.error
+    assert sorted(p.name for p in to.iterdir()) == ["big"]
