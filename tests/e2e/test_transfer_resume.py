@@ -15,12 +15,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from omnicloud.storage import Admin, open_store
 from omnicloud.storage.local import TEMP_MARKER
+from omnicloud.storage.s3 import S3Store
 from omnicloud.transfer._digest import digest_bytes
 
 MiB = 1024 * 1024
@@ -133,3 +135,51 @@ def test_download_interrupted_with_ctrl_c_says_so_and_resumes(
     assert int(record["resumed_parts"]) >= finished  # type: ignore[call-overload]
     assert target.read_bytes() == data
     assert not [p for p in target.parent.iterdir() if TEMP_MARKER in p.name]
+
+
+def _wait_until(process: subprocess.Popen[bytes], started: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not started():
+        if process.poll() is not None:
+            _, err = process.communicate()
+            pytest.fail(f"the transfer ended before it could be interrupted: {err.decode()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the transfer did not start in time")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_ctrl_c_without_a_journal_leaves_no_upload_open_and_no_temporary_file(
+    direction: str, sandbox_env: dict[str, str], big_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    path, _ = big_file
+    bucket = f"s3://oc-nojournal-{uuid.uuid4().hex[:10]}"
+    store = open_store(bucket)
+    assert isinstance(store, S3Store)
+    store.create_bucket()
+    target = tmp_path / "out" / "big.bin"
+    target.parent.mkdir()
+
+    def open_uploads() -> list[object]:
+        return list(store.client.list_multipart_uploads(Bucket=store.uri.bucket).get("Uploads", []))
+
+    if direction == "upload":
+        args = ["cp", str(path), f"{bucket}/big.bin"]
+        started = lambda: bool(open_uploads())  # noqa: E731
+    else:
+        subprocess.run([*CLI, "cp", str(path), f"{bucket}/big.bin", "--no-journal", "--quiet"], check=True)
+        args = ["cp", f"{bucket}/big.bin", str(target)]
+        started = lambda: any(target.parent.iterdir())  # noqa: E731
+    first = _start([*args, "--no-journal", *TUNING, "--bwlimit", "12MiB", "--quiet"])
+    _wait_until(first, started)
+    time.sleep(0.5)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=30)
+
+    assert first.returncode == 130, err.decode()
+    assert err.decode().strip() == "stopped; with --no-journal nothing was kept to resume from"
+    assert open_uploads() == []
+    assert list(target.parent.iterdir()) == []
+    if direction == "upload":
+        assert not store.exists("big.bin")

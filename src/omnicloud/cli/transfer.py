@@ -197,9 +197,12 @@ def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str) ->
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _interrupted_hint() -> NoReturn:
+def _interrupted_hint(options: TransferOptions) -> NoReturn:
     """The one line a transfer stopped by Ctrl-C ends with (the exit status says it was interrupted)."""
-    err_console.print("stopped; run the same command again to resume", markup=False)
+    if options.journal_path() is None:
+        err_console.print("stopped; with --no-journal nothing was kept to resume from", markup=False)
+    else:
+        err_console.print("stopped; run the same command again to resume", markup=False)
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
@@ -241,7 +244,7 @@ def cp(
                 manifest=manifest,
             )
         except KeyboardInterrupt:
-            _interrupted_hint()
+            _interrupted_hint(options)
         if not recursive:
             result = summary.results[0]
             if json_output:
@@ -314,7 +317,7 @@ def sync(
                 executor=executor,
             )
         except KeyboardInterrupt:
-            _interrupted_hint()
+            _interrupted_hint(options)
         _print_summary(summary, json_output=json_output, verb="copied")
 
 
@@ -400,7 +403,7 @@ def download(
                 wanted, to, options=options, progress=choose_progress(json_lines=json_output, quiet=quiet)
             )
         except KeyboardInterrupt:
-            _interrupted_hint()
+            _interrupted_hint(options)
         failed = [r for r in results if not r.ok]
         if json_output:
             for result in failed:
