@@ -736,13 +736,17 @@ def bulk_download(
         target = parse_uri(str(root / uri.key))
         try:
             try:
-                result = copy_object(ctx, uri, target)
+                info = _stat(ctx, uri)
             except UnsupportedError:
-                # No ranged reads on this store: one whole-object GET, checked and dated as any copy.
-                result = copy_object(ctx, uri, target, whole=True)
-        except UnsupportedError:
-            # Nor a stat: the bytes alone, dated by their write.
-            result = _sequential_download(ctx, uri, target)
+                # No stat on this store: the bytes alone, dated by their write.
+                result = _sequential_download(ctx, uri, target)
+            else:
+                ctx.progress.planned(0, info.size)  # the bar's total grows as sizes become known
+                try:
+                    result = copy_object(ctx, uri, target, info, stated=True)
+                except UnsupportedError:
+                    # No ranged reads on this store: one whole-object GET, checked and dated as any copy.
+                    result = copy_object(ctx, uri, target, info, stated=True, whole=True)
         except OmniCloudError as err:
             return DownloadResult(str(uri), None, error=str(err))
         ctx.progress.object_done(result)

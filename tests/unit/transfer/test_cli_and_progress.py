@@ -132,6 +132,9 @@ def test_download_writes_each_object_under_the_directory(bucket: MemoryStore, tm
     assert result.exit_code == 0, result.output
     assert _lines(result.output)[-1] == {"type": "summary", "downloaded": 2, "failed": 0, "bytes": 6}
     assert (tmp_path / "d" / "y" / "2").read_bytes() == b"two"
+    # The total grows as each object's size becomes known; a consumer's percentage ends at 100.
+    last_progress = [r for r in _lines(result.output) if r["type"] == "progress"][-1]
+    assert (last_progress["bytes"], last_progress["total_bytes"]) == (6, 6)
 
 
 def test_a_missing_source_is_one_line_on_stderr_and_exit_1(bucket: MemoryStore, tmp_path: Path) -> None:
