@@ -414,6 +414,12 @@ def _check_key(uri: ObjectURI) -> None:
     if uri.provider == "local":
         if key.startswith("/") or "//" in key:
             raise InvalidURIError(f"local key {key!r} has an empty path segment")
+    if uri.provider == "azure" and "\\" in key:
+        # The service reads '\' in a blob name as '/': the object would land under another name.
+        raise InvalidURIError(
+            f"key '{key}' contains '\\', which Azure Blob storage turns into '/'",  # repr would double it
+            hint="rename it, or leave such names out with --exclude '*\\*'",
+        )
     byte_limit = _KEY_LIMIT_BYTES.get(uri.provider)
     if byte_limit is not None and len(key.encode("utf-8", "surrogatepass")) > byte_limit:
         raise InvalidURIError(f"key is longer than the {byte_limit}-byte limit of {uri.provider}")
