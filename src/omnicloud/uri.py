@@ -414,12 +414,8 @@ def _check_key(uri: ObjectURI) -> None:
     if uri.provider == "local":
         if key.startswith("/") or "//" in key:
             raise InvalidURIError(f"local key {key!r} has an empty path segment")
-    if uri.provider == "azure" and "\\" in key:
-        # The service reads '\' in a blob name as '/': the object would land under another name.
-        raise InvalidURIError(
-            f"key '{key}' contains '\\', which Azure Blob storage turns into '/'",  # repr would double it
-            hint="rename it, or leave such names out with --exclude '*\\*'",
-        )
+    if uri.provider == "azure":
+        _check_azure_key(key, segments)
     byte_limit = _KEY_LIMIT_BYTES.get(uri.provider)
     if byte_limit is not None and len(key.encode("utf-8", "surrogatepass")) > byte_limit:
         raise InvalidURIError(f"key is longer than the {byte_limit}-byte limit of {uri.provider}")
@@ -430,6 +426,22 @@ def _check_key(uri: ObjectURI) -> None:
         key.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidURIError("key is not valid unicode (lone surrogate)") from None
+
+
+def _check_azure_key(key: str, segments: list[str]) -> None:
+    """Refuse the names Azure Blob storage would store under another name, so that nothing lands
+    where a later sync or verify cannot find it: the service reads '\\' as '/' and drops a '.'
+    that ends a path segment (its naming rules: no blob name or segment should end with one)."""
+    if "\\" in key:
+        raise InvalidURIError(
+            f"key '{key}' contains '\\', which Azure Blob storage turns into '/'",  # repr would double it
+            hint="rename it, or leave such names out with --exclude '*\\*'",
+        )
+    if any(segment.endswith(".") for segment in segments):
+        raise InvalidURIError(
+            f"key {key!r} has a name ending in '.', which Azure Blob storage drops",
+            hint="rename it, or leave such names out with --exclude '*.' --exclude '*./*'",
+        )
 
 
 def _check_aws(uri: ObjectURI) -> None:

@@ -119,6 +119,8 @@ def test_plain_paths_become_absolute_file_uris(tmp_path: os.PathLike[str]) -> No
         # Azure reads '\' in a blob name as '/': refused rather than stored under another name.
         ("az://cont/a\\b.txt", "contains '\\', which Azure Blob storage turns into '/'"),
         ("https://acct.blob.core.windows.net/cont/a%5Cb", "which Azure Blob storage turns into '/'"),
+        ("az://cont/name.", "has a name ending in '.', which Azure Blob storage drops"),
+        ("az://cont/dir./name", "has a name ending in '.', which Azure Blob storage drops"),
         ("s3://bkt/" + "k" * 1025, "1024-byte limit"),
         ("https://example.com/x", "not an object URL of a known provider"),
         ("file://otherhost/x", "names host 'otherhost'"),
@@ -173,7 +175,10 @@ def object_uris(draw: st.DrawFn) -> ObjectURI:
         return ObjectURI("gcp", draw(_s3_bucket.filter(lambda b: "goog" not in b)), key, project=project)
     if provider == "azure":
         account = draw(st.none() | st.from_regex(r"[a-z0-9]{3,24}", fullmatch=True))
-        return ObjectURI("azure", draw(_azure_container), key.replace("\\", "_"), account=account)
+        # Azure refuses names it would store under another name ('\\', a segment ending in '.').
+        parts = key.replace("\\", "_").split("/")
+        key = "/".join(part + "_" if part.endswith(".") else part for part in parts)
+        return ObjectURI("azure", draw(_azure_container), key, account=account)
     if provider == "oci":
         namespace = draw(st.from_regex(r"[a-z0-9]{4,12}", fullmatch=True))
         return ObjectURI("oci", draw(_s3_bucket), key, namespace=namespace, region=draw(st.none() | _region))
