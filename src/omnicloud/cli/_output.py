@@ -91,6 +91,14 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def print_json_lines(values: Iterable[Any]) -> None:
+    """One JSON document per line on stdout, flushed once at the end."""
+    write = sys.stdout.write
+    for value in values:
+        write(json_text(to_jsonable(value)) + "\n")
+    sys.stdout.flush()
+
+
 def print_lines(lines: Iterable[str]) -> None:
     """Plain lines on stdout, as they are: for listings of many objects, where
     Rich would spend a tenth of a millisecond on each line."""

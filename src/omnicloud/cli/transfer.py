@@ -23,6 +23,7 @@ from omnicloud.cli._output import (
     console,
     err_console,
     print_json,
+    print_json_lines,
     print_lines,
     reporting_errors,
 )
@@ -158,6 +159,10 @@ def _human_size(size: float) -> str:
 
 def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str) -> None:
     if json_output:
+        if summary.dry_run:  # the plan, one line per object, as a run reports what it did
+            from omnicloud.transfer._progress import object_record
+
+            print_json_lines(object_record(result) for result in summary.results)
         print_json(summary.counts())
     else:
         if summary.dry_run:

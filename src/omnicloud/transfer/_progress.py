@@ -54,6 +54,29 @@ class _Totals:
         self.started = time.monotonic()
 
 
+def object_record(result: ObjectResult) -> dict[str, Any]:
+    """The JSON line of one object: copied, deleted, failed, or (in a dry run) planned."""
+    record: dict[str, Any] = {
+        "type": "object",
+        "action": result.action,
+        "outcome": result.outcome,
+        "source": result.source,
+        "destination": result.destination,
+        "size": result.size,
+    }
+    if result.digest:
+        record["digest"] = result.digest
+    if result.outcome == "planned" and result.reason:
+        record["reason"] = result.reason
+    if result.resumed_parts:
+        record["resumed_parts"] = result.resumed_parts
+    if result.restarted:
+        record["restarted"] = result.restarted
+    if result.error:
+        record["error"] = result.error
+    return record
+
+
 class JsonLinesProgress:
     """One JSON object per line: ``progress`` records at most every ``interval`` seconds,
     one ``object`` record per copied, deleted or failed object."""
@@ -96,23 +119,7 @@ class JsonLinesProgress:
     def object_done(self, result: ObjectResult) -> None:
         with self._totals.lock:
             self._totals.done_objects += 1
-            record: dict[str, Any] = {
-                "type": "object",
-                "action": result.action,
-                "outcome": result.outcome,
-                "source": result.source,
-                "destination": result.destination,
-                "size": result.size,
-            }
-            if result.digest:
-                record["digest"] = result.digest
-            if result.resumed_parts:
-                record["resumed_parts"] = result.resumed_parts
-            if result.restarted:
-                record["restarted"] = result.restarted
-            if result.error:
-                record["error"] = result.error
-            self._emit(record)
+            self._emit(object_record(result))
 
     def close(self) -> None:
         with self._totals.lock:

@@ -89,6 +89,25 @@ def test_sync_dry_run_prints_the_plan_and_cost_and_changes_nothing(bucket: Memor
     assert not bucket.exists("dst/1")
 
 
+def test_a_json_dry_run_prints_the_plan_one_object_per_line_then_the_summary(bucket: MemoryStore) -> None:
+    bucket.put("src/1", b"one")
+    bucket.put("src/2", b"two")
+    bucket.put("dst/2", b"two")
+    bucket.put("dst/gone", b"x")
+    name = bucket.uri.bucket
+    args = ["sync", f"mem://{name}/src/", f"mem://{name}/dst/", "--dry-run", "--delete", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    *plan, summary = _lines(result.output)
+    assert sorted((r["action"], r["outcome"], r["destination"]) for r in plan) == [
+        ("copy", "planned", f"mem://{name}/dst/1"),
+        ("delete", "planned", f"mem://{name}/dst/gone"),
+    ]
+    counts = (summary["type"], summary["copied"], summary["deleted"], summary["dry_run"])
+    assert counts == ("summary", 1, 1, True)
+    assert bucket.exists("dst/gone") and not bucket.exists("dst/1")
+
+
 def test_verify_exits_1_and_names_the_object_that_differs(bucket: MemoryStore) -> None:
     name = bucket.uri.bucket
     bucket.put("a/k", b"one")
