@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["cp", "download", "parse_size", "register", "sync", "verify"]
 
 JSON_OPTION = typer.Option(False, "--json", help="JSON lines for scripts; the last is the summary.")
-QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+QUIET_OPTION = typer.Option(
+    False, "--quiet", "-q", help="No progress bars and no report of what went well; errors still on stderr."
+)
 CONCURRENCY_OPTION = typer.Option(None, "--concurrency", "-c", help="Objects in flight at once (default 16).")
 PART_CONCURRENCY_OPTION = typer.Option(
     None, "--part-concurrency", help="Parts or ranges of large objects in flight at once (default 8)."
@@ -157,8 +159,10 @@ def _human_size(size: float) -> str:
     return f"{size} B"
 
 
-def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str) -> None:
-    if json_output:
+def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str, quiet: bool = False) -> None:
+    if quiet and not json_output and not summary.dry_run:  # a dry run's plan is what was asked for
+        _print_failures(summary)
+    elif json_output:
         if summary.dry_run:  # the plan, one line per object, as a run reports what it did
             from omnicloud.transfer._progress import object_record
 
@@ -195,11 +199,15 @@ def _print_summary(summary: TransferSummary, *, json_output: bool, verb: str) ->
             )
         elif summary.dry_run:
             console.print("estimated egress cost: not available for this route", markup=False)
-        for result in summary.results:
-            if result.outcome == "failed":
-                err_console.print(f"failed: {result.destination}: {result.error}", markup=False)
+        _print_failures(summary)
     if summary.failed:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _print_failures(summary: TransferSummary) -> None:
+    for result in summary.results:
+        if result.outcome == "failed":
+            err_console.print(f"failed: {result.destination}: {result.error}", markup=False)
 
 
 def _interrupted_hint(options: TransferOptions) -> NoReturn:
@@ -268,13 +276,13 @@ def cp(
                 print_json(record)
             elif dry_run:
                 _print_summary(summary, json_output=False, verb="copied")
-            else:
+            elif not quiet:
                 console.print(
                     f"copied {result.source} -> {result.destination} ({_human_size(result.size)})",
                     markup=False,
                 )
             return
-        _print_summary(summary, json_output=json_output, verb="copied")
+        _print_summary(summary, json_output=json_output, verb="copied", quiet=quiet)
 
 
 @_tuned
@@ -323,7 +331,7 @@ def sync(
             )
         except KeyboardInterrupt:
             _interrupted_hint(options)
-        _print_summary(summary, json_output=json_output, verb="copied")
+        _print_summary(summary, json_output=json_output, verb="copied", quiet=quiet)
 
 
 def verify(
@@ -425,11 +433,11 @@ def download(
             )
         else:
             for result in results:
-                if result.ok:
+                if result.ok and not quiet:
                     console.print(
                         f"{result.source} -> {result.path} ({_human_size(result.size)})", markup=False
                     )
-                else:
+                elif not result.ok:
                     err_console.print(f"failed: {result.source}: {result.error}", markup=False)
         if failed:
             raise typer.Exit(EXIT_FAILURE)

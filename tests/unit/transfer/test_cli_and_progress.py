@@ -209,6 +209,28 @@ def _command_line(command: str, bucket: MemoryStore, tmp_path: Path) -> list[str
     return [command, *(["-r"] if command == "cp" else []), source, str(tmp_path / "d")]
 
 
+@pytest.mark.parametrize("command", ["cp", "cp-one", "sync", "download"])
+def test_quiet_prints_nothing_when_all_went_well(command: str, bucket: MemoryStore, tmp_path: Path) -> None:
+    if command == "cp-one":
+        bucket.put("s/one", b"one")
+        args = ["cp", f"mem://{bucket.uri.bucket}/s/one", str(tmp_path / "d" / "one")]
+    else:
+        args = _command_line(command, bucket, tmp_path)
+    result = runner.invoke(app, [*args, "-q"])
+    assert (result.exit_code, result.output) == (0, "")
+    assert [path.read_bytes() for path in (tmp_path / "d").rglob("one")] == [b"one"]
+
+
+def test_quiet_still_reports_what_failed(bucket: MemoryStore, tmp_path: Path) -> None:
+    bucket.put("s/one", b"one")
+    name = bucket.uri.bucket
+    result = runner.invoke(
+        app, ["download", f"mem://{name}/s/one", f"mem://{name}/s/gone", "--to", str(tmp_path), "-q"]
+    )
+    assert result.exit_code == 1
+    assert result.output == f"failed: mem://{name}/s/gone: no such object (mem://{name}/s/gone)\n"
+
+
 @pytest.mark.parametrize("command", ["cp", "sync", "download"])
 def test_every_transfer_command_takes_the_tuning_options(
     command: str, bucket: MemoryStore, tmp_path: Path
