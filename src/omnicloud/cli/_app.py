@@ -90,7 +90,9 @@ def command_of(argv: Sequence[str]) -> str | None:
 
 
 def run() -> None:
-    build(command_of(sys.argv[1:]))()
+    argv = sys.argv[1:]
+    # `--version` alone needs no command group ("" names none).
+    build("" if argv == ["--version"] else command_of(argv))()
 
 
 def __getattr__(name: str) -> typer.Typer:
