@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 
 from omnicloud.errors import IntegrityError, UnsupportedError
-from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY
+from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, open_store
 from omnicloud.transfer import TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
+from omnicloud.uri import parse_uri
 
 from .faulty_store import MiB, World, payload
 
@@ -117,5 +118,7 @@ def test_a_whole_object_download_keeps_the_date_and_checks_the_digest_like_any_c
 
     assert good.ok, good.error
     assert (to / "big").stat().st_mtime_ns == 1_706_933_106_123_456_000
+    target = parse_uri(str(to / "big"))
+    assert open_store(target).stat(target.key).metadata["owner"] == "ana"  # type: ignore[attr-defined]
     assert not bad.ok and bad.error is not None and "digest mismatch" in bad.error
     assert sorted(p.name for p in to.iterdir()) == ["big"]
