@@ -28,7 +28,6 @@ from omnicloud.transfer._context import (
     as_lister,
     as_reader,
     as_stat,
-    as_writer,
     listed_without_record,
     local_path,
 )
@@ -738,8 +737,10 @@ def bulk_download(
             try:
                 info = _stat(ctx, uri)
             except UnsupportedError:
-                # No stat on this store: the bytes alone, dated by their write.
-                result = _sequential_download(ctx, uri, target)
+                # No stat on this store either: a bare record, so the bytes alone (no digest to check
+                # them against, no date to keep), in one whole-object GET.
+                bare = ObjectInfo(key=uri.key, size=0)
+                result = copy_object(ctx, uri, target, bare, stated=True, whole=True)
             else:
                 ctx.progress.planned(0, info.size)  # the bar's total grows as sizes become known
                 try:
@@ -778,21 +779,6 @@ def _guard_download(
         return download(uri, ctx)
     except OmniCloudError as err:
         return DownloadResult(str(uri), None, error=str(err))
-
-
-def _sequential_download(ctx: TransferContext, source: ObjectURI, target: ObjectURI) -> ObjectResult:
-    """Whole-object GET and PUT, for stores that can serve neither byte ranges nor a stat."""
-    from omnicloud.storage import DIGEST_METADATA_KEY
-
-    reader = as_reader(ctx.store(source))
-    writer = as_writer(ctx.store(target))
-    data = ctx.call(lambda: reader.get(source.key), str(source))
-    builder = ChunkedDigest()
-    builder.set_chunks_from(0, hash_chunks(data))
-    digest = builder.value(len(data))
-    ctx.moved(len(data))
-    ctx.call(lambda: writer.put(target.key, data, metadata={DIGEST_METADATA_KEY: digest}), str(target))
-    return ObjectResult(str(source), str(target), "copy", "copied", len(data), digest)
 
 
 def _write_manifest(

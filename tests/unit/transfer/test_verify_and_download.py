@@ -6,12 +6,12 @@ from typing import Any
 import pytest
 
 from omnicloud.errors import IntegrityError, UnsupportedError
-from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, open_store
+from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, Store, open_store
 from omnicloud.transfer import TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
-from omnicloud.uri import parse_uri
+from omnicloud.uri import ObjectURI, parse_uri
 
-from .faulty_store import MiB, World, payload
+from .faulty_store import FaultyStore, MiB, World, payload
 
 
 def test_verify_reports_ok_after_a_sync(world: World, options: TransferOptions) -> None:
@@ -99,6 +99,31 @@ def test_bulk_download_falls_back_to_whole_object_reads_when_a_store_has_no_rang
     assert (tmp_path / "to" / "big").read_bytes() == big
     assert [p.name for p in (tmp_path / "to").iterdir()] == ["big"]
     assert src.calls["open_read"] >= 1  # the ranged download was tried first
+
+
+class _NoStat(FaultyStore):
+    """A store that can neither stat an object nor serve its bytes in ranges."""
+
+    stat = None  # type: ignore[assignment]  # a Protocol member set to None is not offered
+
+
+def test_a_store_without_stat_or_ranges_still_downloads_whole_objects(world: World, tmp_path: Path) -> None:
+    big = payload(20 * MiB)
+    world.store("a").put("big", big)
+    bare = _NoStat(world.store("a").inner)
+    bare.faults["get"] = bare.faults["open_read"] = lambda n, args: (
+        UnsupportedError("no ranged reads") if args[1] is not None else None
+    )
+
+    def opener(uri: ObjectURI) -> Store:
+        return bare if uri.bucket == "a" else world.opener(uri)  # type: ignore[return-value]
+
+    [result] = bulk_download(["mem://a/big"], tmp_path, options=TransferOptions(journal=False), opener=opener)
+
+    assert result.ok, result.error
+    assert (result.size, result.digest) == (len(big), digest_bytes(big))
+    assert (tmp_path / "big").read_bytes() == big
+    assert bare.calls["get"] == 1
 
 
 def test_a_whole_object_download_keeps_the_date_and_checks_the_digest_like_any_copy(
