@@ -851,16 +851,16 @@ class _ObjectCopy:
                 journal.finish_partial(key)
 
         missing = [i for i in range(chunk_count(self.size)) if i not in done]
-        published = False
         try:
             _StreamedDownload(self, store_chunk).run(missing)
             digest = self._check(builder.value(self.size), discard)
             self._check_source_unchanged(discard)
             self._publish(temp, final, digest)
-            published = True
+        except BaseException:
+            if journal is None:  # nothing could resume it (removed while still locked)
+                _discard_file(temp)
+            raise
         finally:
-            if not published and journal is None:
-                _discard_file(temp)  # no journal could resume it (removed while still locked)
             os.close(fd)  # the lock goes with it, once the file has its final name
         if journal is not None:
             journal.finish_partial(key)
