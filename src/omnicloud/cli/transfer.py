@@ -348,19 +348,28 @@ def verify(
     ),
     include: list[str] = INCLUDE_OPTION,
     exclude: list[str] = EXCLUDE_OPTION,
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
+    json_output: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Compare source and destination by digest; exit 1 if anything differs or is missing."""
     from omnicloud.transfer import verify as run_verify
+    from omnicloud.transfer._progress import choose_progress
 
     with reporting_errors():
         report = run_verify(
-            src, dst, recursive=recursive, recompute=recompute, include=include or (), exclude=exclude or ()
+            src,
+            dst,
+            recursive=recursive,
+            recompute=recompute,
+            include=include or (),
+            exclude=exclude or (),
+            progress=choose_progress(json_lines=json_output, quiet=quiet),
         )
         problems = [e for e in report.entries if e.status != "ok"]
-        if json_output:
+        if json_output:  # the progress printed a line per object that differs
             print_json(
                 {
+                    "type": "summary",
                     "ok": report.ok,
                     "matched": report.matched,
                     "mismatched": len(report.mismatched),
@@ -371,17 +380,14 @@ def verify(
             )
         else:
             for entry in problems:
-                detail = ""
-                if entry.status == "mismatch" and None in (entry.source_digest, entry.destination_digest):
-                    detail = " (sizes differ)"  # found without reading either side
-                elif entry.status == "mismatch":
-                    detail = f" (source {entry.source_digest}, destination {entry.destination_digest})"
+                detail = f" ({entry.problem})" if entry.status == "mismatch" else ""
                 console.print(f"{entry.status:<8} {entry.key}{detail}", markup=False)
-            console.print(
-                f"{'OK' if report.ok else 'DIFFERENT'}: {report.matched} matched, {len(report.mismatched)} "
-                f"mismatched, {len(report.missing)} missing",
-                markup=False,
-            )
+            if not quiet or problems:
+                console.print(
+                    f"{'OK' if report.ok else 'DIFFERENT'}: {report.matched} matched, "
+                    f"{len(report.mismatched)} mismatched, {len(report.missing)} missing",
+                    markup=False,
+                )
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import mmap
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -183,8 +183,12 @@ def digest_stream(stream: IO[bytes], *, block: int = CHUNK_SIZE) -> tuple[str, i
     return builder.value(size), size
 
 
-def digest_file(fd: int, size: int, *, workers: int | None = None) -> str:
+def digest_file(
+    fd: int, size: int, *, workers: int | None = None, hashed: Callable[[int], None] | None = None
+) -> str:
     """The digest of the first ``size`` bytes of an open file, hashed on several threads.
+
+    ``hashed`` is told the size of each chunk as it is hashed (for progress).
 
     The file is read through a memory map (no copies into Python buffers) and
     BLAKE3 releases the GIL while hashing, so each thread keeps a core busy.
@@ -205,6 +209,8 @@ def digest_file(fd: int, size: int, *, workers: int | None = None) -> str:
                 end = min(start + CHUNK_SIZE, size)
                 with view[start:end] as piece:
                     builder.set_chunk(index, hash_chunk(piece))
+                if hashed is not None:
+                    hashed(end - start)
                 # Drop the hashed pages from this process (not from the page cache): flat RSS.
                 mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
 

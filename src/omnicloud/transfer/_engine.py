@@ -571,7 +571,8 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
         except OSError as err:
             raise NotFoundError(f"cannot read: {err.strerror}", op="verify", uri=str(uri)) from err
         try:
-            return digest_file(fd, os.fstat(fd).st_size, workers=ctx.options.hash_workers)
+            size = os.fstat(fd).st_size
+            return digest_file(fd, size, workers=ctx.options.hash_workers, hashed=ctx.progress.advance)
         finally:
             os.close(fd)
     if size < ctx.options.multipart_threshold:
@@ -624,46 +625,75 @@ def verify(
         recursive = source.is_prefix or _is_local_dir(source)
     report = VerifyReport()
     with TransferContext(options, progress=progress, opener=opener) as ctx:
-        if not recursive:
-            target = _single_target(source, target)
-            report.add(
-                _verify_pair(
-                    ctx,
-                    source.name,
-                    source,
-                    _stat(ctx, source),
-                    target,
-                    _stat_or_none(ctx, target),
-                    recompute,
+        try:
+            if not recursive:
+                target = _single_target(source, target)
+                src_record, dst_record = _stat(ctx, source), _stat_or_none(ctx, target)
+                ctx.progress.planned(1, _bytes_to_hash(src_record, dst_record, recompute))
+                report.add(
+                    _verify_reported(ctx, source.name, source, src_record, target, dst_record, recompute)
                 )
+                return report
+            source, target = _as_prefix(source), _as_prefix(target)
+            filters = Filters(tuple(include), tuple(exclude))
+            markers = _file_system_side(source, target)
+            pairs = pair_listings(
+                list_relative(as_lister(ctx.store(source)), source.key, filters, skip_markers=markers),
+                list_relative(as_lister(ctx.store(target)), target.key, filters, skip_markers=markers),
             )
-            return report
-        source, target = _as_prefix(source), _as_prefix(target)
-        filters = Filters(tuple(include), tuple(exclude))
-        src_lister = as_lister(ctx.store(source))
-        dst_lister = as_lister(ctx.store(target))
-        markers = _file_system_side(source, target)
-        pairs = pair_listings(
-            list_relative(src_lister, source.key, filters, skip_markers=markers),
-            list_relative(dst_lister, target.key, filters, skip_markers=markers),
-        )
-        with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
-            futures = [
-                pool.submit(
-                    _verify_pair,
-                    ctx,
-                    relative,
-                    source.join(relative),
-                    src,
-                    target.join(relative),
-                    dst,
-                    recompute,
-                )
-                for relative, src, dst in pairs
-            ]
-            for future in futures:
-                report.add(future.result())
+            with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
+                futures = []
+                for relative, src_info, dst_info in pairs:
+                    ctx.progress.planned(1, _bytes_to_hash(src_info, dst_info, recompute))
+                    futures.append(
+                        pool.submit(
+                            _verify_reported,
+                            ctx,
+                            relative,
+                            source.join(relative),
+                            src_info,
+                            target.join(relative),
+                            dst_info,
+                            recompute,
+                        )
+                    )
+                for future in futures:
+                    report.add(future.result())
+        finally:
+            ctx.progress.close()
     return report
+
+
+def _bytes_to_hash(src: ObjectInfo | None, dst: ObjectInfo | None, recompute: bool) -> int:
+    """What comparing the two will read: the sides without a recorded digest, or both."""
+    if src is None or dst is None or (src.size != dst.size and not recompute):
+        return 0
+    return sum(info.size for info in (src, dst) if recompute or not is_canonical(info.digest))
+
+
+def _verify_reported(
+    ctx: TransferContext,
+    relative: str,
+    src_uri: ObjectURI,
+    src: ObjectInfo | None,
+    dst_uri: ObjectURI,
+    dst: ObjectInfo | None,
+    recompute: bool,
+) -> VerifyEntry:
+    entry = _verify_pair(ctx, relative, src_uri, src, dst_uri, dst, recompute)
+    known = src if src is not None else dst
+    ctx.progress.object_done(
+        ObjectResult(
+            str(src_uri) if src is not None else None,
+            str(dst_uri),
+            "verify",
+            entry.status,
+            known.size if known is not None else 0,
+            digest=entry.source_digest,
+            reason=entry.problem or "",
+        )
+    )
+    return entry
 
 
 def _stat_or_none(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo | None:

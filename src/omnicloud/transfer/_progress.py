@@ -55,7 +55,8 @@ class _Totals:
 
 
 def object_record(result: ObjectResult) -> dict[str, Any]:
-    """The JSON line of one object: copied, deleted, failed, or (in a dry run) planned."""
+    """The JSON line of one object: copied, deleted, failed, (in a dry run) planned,
+    or (in a verify) different or missing, with the reason."""
     record: dict[str, Any] = {
         "type": "object",
         "action": result.action,
@@ -66,7 +67,7 @@ def object_record(result: ObjectResult) -> dict[str, Any]:
     }
     if result.digest:
         record["digest"] = result.digest
-    if result.outcome == "planned" and result.reason:
+    if result.reason and (result.outcome == "planned" or result.action == "verify"):
         record["reason"] = result.reason
     if result.resumed_parts:
         record["resumed_parts"] = result.resumed_parts
@@ -79,7 +80,8 @@ def object_record(result: ObjectResult) -> dict[str, Any]:
 
 class JsonLinesProgress:
     """One JSON object per line: ``progress`` records at most every ``interval`` seconds,
-    one ``object`` record per copied, deleted or failed object."""
+    one ``object`` record per copied, deleted or failed object (and per object
+    ``verify`` found different or missing)."""
 
     def __init__(self, stream: IO[str] | None = None, *, interval: float = 0.5) -> None:
         self._stream = stream or sys.stdout
@@ -119,7 +121,8 @@ class JsonLinesProgress:
     def object_done(self, result: ObjectResult) -> None:
         with self._totals.lock:
             self._totals.done_objects += 1
-            self._emit(object_record(result))
+            if result.outcome != "ok":  # a verified match is counted, as a sync's unchanged object
+                self._emit(object_record(result))
 
     def close(self) -> None:
         with self._totals.lock:

@@ -18,16 +18,21 @@ __all__ = [
 
 Action = Literal["copy", "skip", "delete"]
 Outcome = Literal["copied", "skipped", "deleted", "failed", "planned", "resumed"]
+VerifyStatus = Literal["ok", "mismatch", "missing", "extra"]
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectResult:
-    """What happened to one object. ``source``/``destination`` are canonical URIs."""
+    """What happened to one object. ``source``/``destination`` are canonical URIs.
+
+    ``verify`` reports each object it compared as action ``"verify"`` with its
+    status as the outcome (and why it differs as ``reason``).
+    """
 
     source: str | None
     destination: str
-    action: Action
-    outcome: Outcome
+    action: Action | Literal["verify"]
+    outcome: Outcome | VerifyStatus
     size: int = 0
     digest: str | None = None
     error: str | None = None
@@ -97,9 +102,6 @@ class TransferSummary:
         return summary
 
 
-VerifyStatus = Literal["ok", "mismatch", "missing", "extra"]
-
-
 @dataclass(frozen=True, slots=True)
 class VerifyEntry:
     key: str
@@ -107,6 +109,19 @@ class VerifyEntry:
     source_digest: str | None = None
     destination_digest: str | None = None
     recomputed: bool = False
+
+    @property
+    def problem(self) -> str | None:
+        """Why the two sides differ, in a few words; ``None`` when they match."""
+        if self.status == "missing":
+            return "not at the destination"
+        if self.status == "extra":
+            return "not in the source"
+        if self.status == "ok":
+            return None
+        if self.source_digest is None or self.destination_digest is None:
+            return "sizes differ"  # found without reading either side
+        return f"source {self.source_digest}, destination {self.destination_digest}"
 
 
 @dataclass(slots=True)

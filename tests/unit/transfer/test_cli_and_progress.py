@@ -127,6 +127,46 @@ def test_verify_says_sizes_differ_when_it_needs_no_digest_to_tell(bucket: Memory
     assert "None" not in result.output
 
 
+def test_verify_json_prints_a_line_per_difference_then_the_summary(bucket: MemoryStore) -> None:
+    name = bucket.uri.bucket
+    bucket.put("a/same", b"same")
+    bucket.put("b/same", b"same")
+    bucket.put("a/k", b"one")
+    bucket.put("b/k", b"three")
+    result = runner.invoke(app, ["verify", f"mem://{name}/a/", f"mem://{name}/b/", "--json"])
+    assert result.exit_code == 1
+    records = _lines(result.output)
+    objects = [r for r in records if r["type"] == "object"]
+    assert [(r["destination"], r["outcome"], r["reason"]) for r in objects] == [
+        (f"mem://{name}/b/k", "mismatch", "sizes differ")
+    ]
+    summary = records[-1]
+    assert {k: summary[k] for k in ("type", "ok", "matched", "mismatched", "missing", "extra")} == {
+        "type": "summary",
+        "ok": False,
+        "matched": 1,
+        "mismatched": 1,
+        "missing": 0,
+        "extra": 0,
+    }
+    progress = [r for r in records if r["type"] == "progress"]
+    assert progress and progress[-1]["objects"] == progress[-1]["total_objects"] == 2
+
+
+def test_a_quiet_verify_prints_nothing_when_all_match_and_the_differences_when_not(
+    bucket: MemoryStore,
+) -> None:
+    name = bucket.uri.bucket
+    bucket.put("a/k", b"one")
+    bucket.put("b/k", b"one")
+    quiet = runner.invoke(app, ["verify", f"mem://{name}/a/", f"mem://{name}/b/", "-q"])
+    assert (quiet.exit_code, quiet.output) == (0, "")
+    bucket.put("a/new", b"new")
+    quiet = runner.invoke(app, ["verify", f"mem://{name}/a/", f"mem://{name}/b/", "-q"])
+    assert quiet.exit_code == 1
+    assert "missing  new" in quiet.output and "1 missing" in quiet.output
+
+
 def test_a_checksum_dry_run_says_which_copies_depend_on_the_digests(bucket: MemoryStore) -> None:
     name = bucket.uri.bucket
     bucket.put("a/same", b"one")

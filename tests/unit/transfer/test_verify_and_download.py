@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +9,7 @@ import pytest
 
 from omnicloud.errors import IntegrityError, UnsupportedError
 from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, Store, open_store
-from omnicloud.transfer import TransferOptions, bulk_download, sync, verify
+from omnicloud.transfer import JsonLinesProgress, TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 from omnicloud.uri import ObjectURI, parse_uri
 
@@ -52,6 +54,58 @@ def test_verify_lists_missing_and_extra_objects(world: World) -> None:
     report = verify("mem://a/p/", "mem://b/q/", opener=world.opener)
     assert {(e.key, e.status) for e in report.entries} == {("only-src", "missing"), ("only-dst", "extra")}
     assert not report.ok
+
+
+def _records(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_verify_reports_progress_over_the_bytes_it_reads_and_a_line_per_difference(world: World) -> None:
+    recorded = {DIGEST_METADATA_KEY: digest_bytes(b"same")}
+    world.store("a").put("p/recorded", b"same", metadata=recorded)
+    world.store("b").put("q/recorded", b"same", metadata=recorded)  # digests recorded: nothing read
+    world.store("a").put("p/read", b"12345")  # no digest on either side: both read, 10 bytes
+    world.store("b").put("q/read", b"12345")
+    world.store("a").put("p/differs", b"one")  # same size, different bytes: 6 bytes read
+    world.store("b").put("q/differs", b"two")
+    world.store("a").put("p/short", b"1")  # sizes differ: nothing read
+    world.store("b").put("q/short", b"12")
+    world.store("a").put("p/gone", b"xyz")
+    out = io.StringIO()
+    report = verify(
+        "mem://a/p/", "mem://b/q/", opener=world.opener, progress=JsonLinesProgress(out, interval=3600)
+    )
+    assert not report.ok
+    records = _records(out)
+    problems = {r["destination"]: r for r in records if r["type"] == "object"}
+    assert {uri: (r["action"], r["outcome"]) for uri, r in problems.items()} == {
+        "mem://b/q/differs": ("verify", "mismatch"),
+        "mem://b/q/short": ("verify", "mismatch"),
+        "mem://b/q/gone": ("verify", "missing"),
+    }
+    assert problems["mem://b/q/short"]["reason"] == "sizes differ"
+    assert problems["mem://b/q/differs"]["reason"] == (
+        f"source {digest_bytes(b'one')}, destination {digest_bytes(b'two')}"
+    )
+    assert problems["mem://b/q/gone"]["reason"] == "not at the destination"
+    final = records[-1]
+    assert final["type"] == "progress"
+    assert (final["objects"], final["total_objects"]) == (5, 5)
+    assert (final["bytes"], final["total_bytes"]) == (16, 16)
+
+
+def test_a_recomputing_verify_of_local_files_counts_every_byte_it_hashes(tmp_path: Path) -> None:
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "big").write_bytes(payload(20 * MiB))
+        (tmp_path / side / "small").write_bytes(b"s")
+    out = io.StringIO()
+    progress = JsonLinesProgress(out, interval=3600)
+    assert verify(tmp_path / "a", tmp_path / "b", recompute=True, progress=progress).ok
+    final = _records(out)[-1]
+    assert final["bytes"] == final["total_bytes"] == 2 * (20 * MiB + 1)
+    assert final["objects"] == final["total_objects"] == 2
+    assert all(r["type"] == "progress" for r in _records(out))  # matches print no lines
 
 
 def test_bulk_download_returns_one_result_per_uri_in_order(
