@@ -10,8 +10,9 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -571,8 +572,9 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
         except OSError as err:
             raise NotFoundError(f"cannot read: {err.strerror}", op="verify", uri=str(uri)) from err
         try:
-            size = os.fstat(fd).st_size
-            return digest_file(fd, size, workers=ctx.options.hash_workers, hashed=ctx.progress.advance)
+            return digest_file(
+                fd, os.fstat(fd).st_size, workers=ctx.options.hash_workers, hashed=ctx.progress.advance
+            )
         finally:
             os.close(fd)
     if size < ctx.options.multipart_threshold:
@@ -642,23 +644,33 @@ def verify(
                 list_relative(as_lister(ctx.store(target)), target.key, filters, skip_markers=markers),
             )
             with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
-                futures = []
-                for relative, src_info, dst_info in pairs:
-                    ctx.progress.planned(1, _bytes_to_hash(src_info, dst_info, recompute))
-                    futures.append(
-                        pool.submit(
-                            _verify_reported,
-                            ctx,
-                            relative,
-                            source.join(relative),
-                            src_info,
-                            target.join(relative),
-                            dst_info,
-                            recompute,
+                # At most twice the concurrency waits: memory stays flat on any tree, and on
+                # Ctrl-C or an error the rest is dropped, not compared to the end first.
+                pending: deque[Future[VerifyEntry]] = deque()
+                try:
+                    for relative, src_info, dst_info in pairs:
+                        ctx.progress.planned(1, _bytes_to_hash(src_info, dst_info, recompute))
+                        pending.append(
+                            pool.submit(
+                                _verify_reported,
+                                ctx,
+                                relative,
+                                source.join(relative),
+                                src_info,
+                                target.join(relative),
+                                dst_info,
+                                recompute,
+                            )
                         )
-                    )
-                for future in futures:
-                    report.add(future.result())
+                        while len(pending) > 2 * options.concurrency:
+                            report.add(pending.popleft().result())
+                    while pending:
+                        report.add(pending.popleft().result())
+                except BaseException:
+                    ctx.stop.set()
+                    for future in pending:
+                        future.cancel()
+                    raise
         finally:
             ctx.progress.close()
     return report
@@ -680,6 +692,8 @@ def _verify_reported(
     dst: ObjectInfo | None,
     recompute: bool,
 ) -> VerifyEntry:
+    if ctx.stop.is_set():
+        raise Cancelled
     entry = _verify_pair(ctx, relative, src_uri, src, dst_uri, dst, recompute)
     known = src if src is not None else dst
     ctx.progress.object_done(

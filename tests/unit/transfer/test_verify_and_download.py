@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from omnicloud.errors import IntegrityError, UnsupportedError
+from omnicloud.errors import IntegrityError, PermissionDeniedError, UnsupportedError
 from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, Store, open_store
 from omnicloud.transfer import JsonLinesProgress, TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
@@ -54,6 +54,19 @@ def test_verify_lists_missing_and_extra_objects(world: World) -> None:
     report = verify("mem://a/p/", "mem://b/q/", opener=world.opener)
     assert {(e.key, e.status) for e in report.entries} == {("only-src", "missing"), ("only-dst", "extra")}
     assert not report.ok
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, PermissionDeniedError], ids=["ctrl-c", "error"])
+def test_a_verify_stopped_by_ctrl_c_or_an_error_reads_nothing_more(world: World, stop: type) -> None:
+    for i in range(300):  # no digests recorded: each object is read on both sides
+        world.store("a").put(f"p/{i:03d}", b"data")
+        world.store("b").put(f"q/{i:03d}", b"data")
+    world.store("a").faults["get"] = lambda n, args: stop("denied") if n == 5 else None
+    options = TransferOptions(journal=False, concurrency=4)
+    with pytest.raises(stop):
+        verify("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    # The objects already running and waiting (2 x concurrency) finish or stop; none after them start.
+    assert world.store("a").calls["get"] <= 5 + 3 * options.concurrency
 
 
 def _records(out: io.StringIO) -> list[dict[str, Any]]:
