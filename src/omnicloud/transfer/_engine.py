@@ -757,6 +757,7 @@ def bulk_download(
     """
     options = options or TransferOptions()
     root = Path(directory).absolute()
+    _refuse_a_file_in_the_way(root)
     parsed: list[ObjectURI | None] = []
     results: list[DownloadResult | None] = []
     seen: dict[Path, str] = {}
@@ -814,6 +815,15 @@ def bulk_download(
         finally:
             ctx.progress.close()
     return [r for r in results if r is not None]
+
+
+def _refuse_a_file_in_the_way(root: Path) -> None:
+    """A download directory that is a file, or lies below one, fails every object: say so once."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"cannot download into {root}: {existing} is a file, not a directory")
 
 
 def _guard_download(

@@ -60,11 +60,16 @@ class TransferOptions:
     hash_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
-        for name in ("concurrency", "part_concurrency", "retries", "hash_workers"):
+        # Each message names the command line's flag too, where there is one.
+        for name in ("concurrency", "part_concurrency", "retries"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
+                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1")
+        if self.hash_workers < 1:
+            raise ConfigError("hash_workers must be at least 1")
         if self.part_size < CHUNK_SIZE:
-            raise ConfigError(f"part_size must be at least {CHUNK_SIZE // MiB} MiB (the digest chunk)")
+            raise ConfigError(
+                f"part_size (--part-size) must be at least {CHUNK_SIZE // MiB} MiB (the digest chunk)"
+            )
         if self.max_memory < self.part_size:
             raise ConfigError(
                 f"max_memory ({self.max_memory / MiB:g} MiB) must hold at least one part"
@@ -72,7 +77,7 @@ class TransferOptions:
                 hint="raise max_memory (--max-memory) or lower part_size (--part-size)",
             )
         if self.bwlimit is not None and self.bwlimit <= 0:
-            raise ConfigError("bwlimit must be positive")
+            raise ConfigError("bwlimit (--bwlimit) must be positive")
 
     def journal_path(self) -> Path | None:
         if self.journal is False:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -148,6 +149,24 @@ def test_an_object_beyond_the_provider_limits_is_refused() -> None:
 def test_options_reject_parts_smaller_than_the_digest_chunk() -> None:
     with pytest.raises(ConfigError, match="part_size"):
         TransferOptions(part_size=MiB)
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ({"concurrency": 0}, "concurrency (--concurrency) must be at least 1"),
+        ({"part_concurrency": 0}, "part_concurrency (--part-concurrency) must be at least 1"),
+        ({"retries": 0}, "retries (--retries) must be at least 1"),
+        ({"part_size": MiB}, "part_size (--part-size) must be at least 8 MiB (the digest chunk)"),
+        ({"bwlimit": 0.0}, "bwlimit (--bwlimit) must be positive"),
+    ],
+)
+def test_a_setting_out_of_range_is_refused_naming_the_command_line_flag_too(
+    setting: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        TransferOptions(**setting)
+    assert caught.value.message == says
 
 
 def test_options_reject_a_memory_budget_below_one_part_saying_what_to_change() -> None:

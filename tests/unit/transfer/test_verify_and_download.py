@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from omnicloud.errors import IntegrityError, PermissionDeniedError, UnsupportedError
+from omnicloud.errors import ConfigError, IntegrityError, PermissionDeniedError, UnsupportedError
 from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, Store, open_store
 from omnicloud.transfer import JsonLinesProgress, TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
@@ -138,6 +138,18 @@ def test_bulk_download_returns_one_result_per_uri_in_order(
     assert (tmp_path / "y" / "small").read_bytes() == b"s"
     assert results[0].digest == digest_bytes(big)
     assert "no such object" in (results[1].error or "")
+
+
+@pytest.mark.parametrize("below", ["", "sub/dir"])
+def test_bulk_download_into_a_file_is_refused_once_naming_the_file(
+    world: World, tmp_path: Path, below: str
+) -> None:
+    world.store("a").put("k", b"1")
+    (tmp_path / "file").write_bytes(b"mine")
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'file'} is a file, not a directory"):
+        bulk_download(["mem://a/k"], tmp_path / "file" / below, opener=world.opener)
+    assert (tmp_path / "file").read_bytes() == b"mine"
+    assert world.store("a").calls["get"] == world.store("a").calls["open_read"] == 0
 
 
 def test_bulk_download_refuses_two_uris_that_land_on_the_same_file(
