@@ -83,13 +83,18 @@ def _check_tree_ends(source: ObjectURI, target: ObjectURI) -> None:
     A local source that is missing or a file would list nothing, and a sync
     with ``delete`` would then empty the destination. Overlapping prefixes
     (one inside the other) make a sync delete its own source or a copy nest
-    itself one level deeper on every run; rclone refuses both as well.
+    itself one level deeper on every run; rclone refuses both as well. A
+    local destination that is a file, or lies below one, would fail every
+    object.
     """
     path = local_path(source)
     if path is not None and not os.path.isdir(path):
         if os.path.exists(path):
             raise ConfigError(f"{source} is not a directory", hint="copy one file with cp, without -r")
         raise NotFoundError("no such directory", op="list", uri=str(source))
+    path = local_path(target)
+    if path is not None:
+        _refuse_a_file_in_the_way(path, "copy")
     if _overlap(source, target):
         raise ConfigError(
             f"{source} and {target} overlap: one lies inside the other",
@@ -154,6 +159,9 @@ def copy(
         target = _single_target(source, target)
         if _same_place(source, target):
             raise ConfigError(f"{source} and {target} are the same object", hint="name another destination")
+        path = local_path(target)
+        if path is not None:
+            _refuse_a_file_in_the_way(path.parent, "copy")
         _check_manifest(manifest)
         started = time.monotonic()
         options = replace(options, journal=False) if dry_run else options
@@ -757,7 +765,7 @@ def bulk_download(
     """
     options = options or TransferOptions()
     root = Path(directory).absolute()
-    _refuse_a_file_in_the_way(root)
+    _refuse_a_file_in_the_way(root, "download")
     parsed: list[ObjectURI | None] = []
     results: list[DownloadResult | None] = []
     seen: dict[Path, str] = {}
@@ -817,13 +825,16 @@ def bulk_download(
     return [r for r in results if r is not None]
 
 
-def _refuse_a_file_in_the_way(root: Path) -> None:
-    """A download directory that is a file, or lies below one, fails every object: say so once."""
+def _refuse_a_file_in_the_way(root: Path, verb: str) -> None:
+    """A destination directory that is a file, or lies below one, fails every object: say so once.
+
+    An operation that failed (exit 1, as ``cp`` into a file's path), not bad usage.
+    """
     existing = root
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(f"cannot download into {root}: {existing} is a file, not a directory")
+        raise OmniCloudError(f"cannot {verb} into {root}: {existing} is a file, not a directory", op=verb)
 
 
 def _guard_download(

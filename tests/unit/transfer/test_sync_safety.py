@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from omnicloud.errors import ConfigError, NotFoundError, PermissionDeniedError
+from omnicloud.errors import ConfigError, NotFoundError, OmniCloudError, PermissionDeniedError
 from omnicloud.storage import DIGEST_METADATA_KEY
 from omnicloud.transfer import TransferOptions, copy, sync, verify
 from omnicloud.transfer._digest import digest_bytes
@@ -123,6 +123,23 @@ def test_a_local_file_as_the_source_of_a_sync_is_refused(
         copy(tmp_path / "f", "mem://b/d/", recursive=True, options=options, opener=world.opener)
 
     assert _keys(world, "b") == {"d/1": b"1"}
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_local_destination_that_is_a_file_or_lies_below_one_is_refused_once(
+    world: World, options: TransferOptions, tmp_path: Path, below: str
+) -> None:
+    world.store("a").put("d/1", b"1")
+    (tmp_path / "f").write_bytes(b"mine")
+    in_the_way = f"{tmp_path / 'f'} is a file, not a directory"
+    with pytest.raises(OmniCloudError, match=in_the_way):
+        sync("mem://a/d/", tmp_path / "f" / below, options=options, opener=world.opener)
+    with pytest.raises(OmniCloudError, match=in_the_way):
+        copy("mem://a/d/", tmp_path / "f" / below, recursive=True, options=options, opener=world.opener)
+    with pytest.raises(OmniCloudError, match=in_the_way):  # one object, into the file or below it
+        copy("mem://a/d/1", f"{tmp_path / 'f' / below}/", options=options, opener=world.opener)
+    assert (tmp_path / "f").read_bytes() == b"mine"
+    assert world.store("a").calls["get"] == world.store("a").calls["open_read"] == 0
 
 
 def test_an_empty_source_prefix_never_empties_the_destination(world: World, options: TransferOptions) -> None:

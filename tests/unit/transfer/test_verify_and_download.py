@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from omnicloud.errors import ConfigError, IntegrityError, PermissionDeniedError, UnsupportedError
+from omnicloud.errors import IntegrityError, OmniCloudError, PermissionDeniedError, UnsupportedError
 from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, Store, open_store
 from omnicloud.transfer import JsonLinesProgress, TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
@@ -146,7 +146,7 @@ def test_bulk_download_into_a_file_is_refused_once_naming_the_file(
 ) -> None:
     world.store("a").put("k", b"1")
     (tmp_path / "file").write_bytes(b"mine")
-    with pytest.raises(ConfigError, match=f"{tmp_path / 'file'} is a file, not a directory"):
+    with pytest.raises(OmniCloudError, match=f"{tmp_path / 'file'} is a file, not a directory"):
         bulk_download(["mem://a/k"], tmp_path / "file" / below, opener=world.opener)
     assert (tmp_path / "file").read_bytes() == b"mine"
     assert world.store("a").calls["get"] == world.store("a").calls["open_read"] == 0
