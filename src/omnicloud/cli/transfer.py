@@ -374,7 +374,7 @@ def verify(
                     "matched": report.matched,
                     "mismatched": len(report.mismatched),
                     "missing": len(report.missing),
-                    "extra": sum(1 for e in report.entries if e.status == "extra"),
+                    "extra": len(report.extra),
                     "problems": problems,
                 }
             )
@@ -385,7 +385,8 @@ def verify(
             if not quiet or problems:
                 console.print(
                     f"{'OK' if report.ok else 'DIFFERENT'}: {report.matched} matched, "
-                    f"{len(report.mismatched)} mismatched, {len(report.missing)} missing",
+                    f"{len(report.mismatched)} mismatched, {len(report.missing)} missing, "
+                    f"{len(report.extra)} extra",
                     markup=False,
                 )
         if not report.ok:

@@ -140,6 +140,11 @@ class VerifyReport:
         return [e for e in self.entries if e.status == "missing"]
 
     @property
+    def extra(self) -> list[VerifyEntry]:
+        """Destination objects the source lacks."""
+        return [e for e in self.entries if e.status == "extra"]
+
+    @property
     def ok(self) -> bool:
         return not self.entries or all(e.status == "ok" for e in self.entries)
 

@@ -162,9 +162,11 @@ def test_a_quiet_verify_prints_nothing_when_all_match_and_the_differences_when_n
     quiet = runner.invoke(app, ["verify", f"mem://{name}/a/", f"mem://{name}/b/", "-q"])
     assert (quiet.exit_code, quiet.output) == (0, "")
     bucket.put("a/new", b"new")
+    bucket.put("b/old", b"old")
     quiet = runner.invoke(app, ["verify", f"mem://{name}/a/", f"mem://{name}/b/", "-q"])
     assert quiet.exit_code == 1
-    assert "missing  new" in quiet.output and "1 missing" in quiet.output
+    assert "missing  new" in quiet.output and "extra    old" in quiet.output
+    assert "DIFFERENT: 1 matched, 0 mismatched, 1 missing, 1 extra" in quiet.output
 
 
 def test_a_checksum_dry_run_says_which_copies_depend_on_the_digests(bucket: MemoryStore) -> None:
