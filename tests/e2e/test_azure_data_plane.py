@@ -50,6 +50,8 @@ for key in ("big/a b+c=d&e?.bin", "ünï/çödé.bin", "pct%20literal.bin"):
 listed = {info.key: info for info in store.list("")}
 assert listed["k.bin"].metadata == {"owner": "data"} and listed["k.bin"].etag == info.etag, listed["k.bin"]
 assert listed["big/a b+c=d&e?.bin"].content_type == "text/plain"
+# The stat names the access tier, as the listing does.
+assert store.stat("k.bin").storage_class == listed["k.bin"].storage_class == "Hot", store.stat("k.bin")
 assert [(i.key, i.is_prefix) for i in store.list("", delimiter="/")][:2] == [("big/", True), ("k.bin", False)]
 # A missing blob and a missing container are told apart; deletes say whether anything was there.
 from omnicloud.errors import NotFoundError

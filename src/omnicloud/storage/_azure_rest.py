@@ -227,8 +227,15 @@ class BlobRequests:
 
     def head(self, key: str) -> ObjectInfo:
         """Get Blob Properties; a missing blob or container raises NotFoundError saying which."""
-        response = self._send("HEAD", key, {}, {}, b"", "stat")
-        headers = response.headers
+        if self._gets is not None:  # on the connections the blob's GETs will use; no urllib3 to load
+
+            def request() -> tuple[str, dict[str, str]]:
+                url, text, signed = self._signed("HEAD", key, {}, {}, b"")
+                return f"{urlsplit(url).path}?{text}", signed
+
+            headers: Any = self._gets.head(request, self._fields("stat", key))
+        else:
+            headers = self._send("HEAD", key, {}, {}, b"", "stat").headers
         modified = headers.get("Last-Modified")
         prefix = "x-ms-meta-"
         return ObjectInfo(

@@ -141,7 +141,16 @@ class StreamedGets:
         """
         return Pending(self, request, fields)
 
-    def _send(self, request: Request) -> tuple[http.client.HTTPConnection | None, bool, str]:
+    def head(self, request: Request, fields: dict[str, Any]) -> http.client.HTTPMessage:
+        """The headers of a HEAD for what ``request()`` names, retried and mapped as a GET is.
+
+        On the connections the GETs use: an object's properties, then its bytes, on one.
+        """
+        return Pending(self, request, fields, method="HEAD").headers()
+
+    def _send(
+        self, request: Request, method: str = "GET"
+    ) -> tuple[http.client.HTTPConnection | None, bool, str]:
         """``(connection the request went out on, or None; whether it was kept; error kind)``."""
         while True:
             target, headers = request()  # before a connection is taken: signing may raise
@@ -151,7 +160,7 @@ class StreamedGets:
                 if not reused:
                     connection.connect()
                     connection.sock.settimeout(_READ_TIMEOUT)
-                connection.request("GET", target, headers=headers)
+                connection.request(method, target, headers=headers)
                 return connection, reused, ""
             except (OSError, http.client.HTTPException) as err:
                 connection.close()
@@ -194,13 +203,16 @@ class StreamedGets:
 
 
 class Pending:
-    """A GET on its way: :meth:`answer` waits for it, :meth:`cancel` drops it."""
+    """A GET (or HEAD) on its way: :meth:`answer` waits for it, :meth:`cancel` drops it."""
 
-    def __init__(self, owner: StreamedGets, request: Request, fields: dict[str, Any]) -> None:
+    def __init__(
+        self, owner: StreamedGets, request: Request, fields: dict[str, Any], *, method: str = "GET"
+    ) -> None:
         self._owner = owner
         self._request = request
         self._fields = fields
-        self._connection, self._reused, self._failure = owner._send(request)
+        self._method = method
+        self._connection, self._reused, self._failure = owner._send(request, method)
 
     def cancel(self) -> None:
         connection, self._connection = self._connection, None
@@ -209,6 +221,27 @@ class Pending:
 
     def answer(self) -> IO[bytes]:
         """The body of the answer, retrying refused connections and busy answers with backoff."""
+        success = self._success()
+        if success is None:  # a range starting at or past the end: nothing to read
+            return io.BytesIO()
+        connection, response = success
+        return io.BufferedReader(_Body(self._owner, connection, response, self._fields), _READ_BUFFER)
+
+    def headers(self) -> http.client.HTTPMessage:
+        """The headers of the answer (a HEAD's: it has no body), its connection kept."""
+        success = self._success(empty_range=False)
+        assert success is not None
+        connection, response = success
+        self._owner._finish(connection, response)
+        return response.headers
+
+    def _success(
+        self, *, empty_range: bool = True
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse] | None:
+        """The answer under 300 and its connection, retrying refused connections and busy answers.
+
+        ``None`` for a 416 when ``empty_range`` (a range the object does not reach).
+        """
         owner, fields = self._owner, self._fields
         attempt = 0
         while True:
@@ -219,15 +252,17 @@ class Pending:
                 except (OSError, http.client.HTTPException) as err:
                     connection.close()
                     if self._reused:  # a kept connection the service had closed: not a retry
-                        self._connection, self._reused, self._failure = owner._send(self._request)
+                        self._connection, self._reused, self._failure = owner._send(
+                            self._request, self._method
+                        )
                         continue
                     self._failure = type(err).__name__
                 else:
                     if response.status < 300:
-                        return io.BufferedReader(_Body(owner, connection, response, fields), _READ_BUFFER)
+                        return connection, response
                     body = owner._finish(connection, response)
-                    if response.status == 416:  # a range starting at or past the end: nothing to read
-                        return io.BytesIO()
+                    if response.status == 416 and empty_range:
+                        return None
                     error = owner._error(response.status, response.headers, body, fields)
                     if response.status not in RETRY_STATUS or attempt >= owner._retry_total:
                         raise error
@@ -240,7 +275,7 @@ class Pending:
                     )
             time.sleep(_BACKOFF * 2**attempt)
             attempt += 1
-            self._connection, self._reused, self._failure = owner._send(self._request)
+            self._connection, self._reused, self._failure = owner._send(self._request, self._method)
 
 
 class _Body(io.RawIOBase):

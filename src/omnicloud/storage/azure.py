@@ -4,8 +4,8 @@ The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
 options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
 reached) or ``AZURE_STORAGE_ACCOUNT``. Multipart uploads are Azure's staged
 blocks: a block list committed at the end, so nothing is visible until then.
-With a shared key or a SAS, whole gets, puts and stats go through obstore,
-and streamed reads, staged blocks, listings and deletes through
+With a shared key or a SAS, whole gets and puts go through obstore, and
+stats, streamed reads, staged blocks, listings and deletes through
 ``_azure_rest``; the SDK is loaded only for server-side copies and
 containers, and for everything with Azure AD credentials.
 """
@@ -353,15 +353,16 @@ class AzureStore(ClosesOnExit):
             self._fail(err, "delete", key)
 
     def stat(self, key: str) -> ObjectInfo:
+        rest = self._rest
+        if rest is not None:
+            # Get Blob Properties of our own: obstore's HEAD drops the access tier, and on a
+            # missing blob Azure's error code tells it from a missing container.
+            return rest.head(key)
         blobs = self._obstore_for(key)
         if blobs is not None:
             info = blobs.stat(key, lambda err: self._fail_obstore(err, "stat", key))
             if info is not None:
                 return info
-        rest = self._rest
-        if rest is not None:
-            # Missing: Azure's error code tells a missing blob from a missing container.
-            return rest.head(key)
         try:
             props = self._container.get_blob_client(key).get_blob_properties()
         except Exception as err:

@@ -161,6 +161,16 @@ class _Script:
 
             do_DELETE = do_GET
 
+            def do_HEAD(self) -> None:  # the answer's headers, and no body whatever they announce
+                script.requests.append(f"HEAD {self.path}")
+                status, headers, _, close = script.answers.pop(0)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if close:
+                    self.close_connection = True
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -345,5 +355,55 @@ def test_a_listing_dropped_between_pages_drops_the_request_in_flight() -> None:
         next(pages)
         pages.close()
         assert requests._gets._idle == []  # its answer unread: the connection was closed, not kept
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_blob_properties_come_from_a_retried_head_whose_connection_the_next_get_takes() -> None:
+    properties = {
+        "Content-Length": "5",
+        "ETag": '"0x8DCA1B2C3D4E5F6"',
+        "Last-Modified": "Wed, 25 Nov 2026 10:00:00 GMT",
+        "Content-Type": "text/plain",
+        "x-ms-access-tier": "Cool",
+        "x-ms-meta-Owner": "data",
+    }
+    server = _Script(
+        [
+            (503, {"x-ms-error-code": "ServerBusy", "Content-Length": "0"}, b"", False),
+            (200, properties, b"", False),
+            (200, {"Content-Length": "5"}, b"hello", False),
+        ]
+    )
+    try:
+        requests = _requests(server.endpoint)
+        info = requests.head("dir/k.txt")
+        assert (info.key, info.size, info.etag, info.content_type) == (
+            "dir/k.txt",
+            5,
+            '"0x8DCA1B2C3D4E5F6"',
+            "text/plain",
+        )
+        assert (info.storage_class, dict(info.metadata)) == ("Cool", {"owner": "data"})
+        assert info.last_modified == datetime(2026, 11, 25, 10, tzinfo=UTC)
+        assert [path.split("?")[0] for path in server.requests] == ["HEAD /acct/cont/dir/k.txt"] * 2
+        assert len(requests._gets._idle) == 1  # the HEAD's connection is kept ...
+        with requests.open_read("dir/k.txt", None) as reader:
+            assert reader.read() == b"hello"
+        assert len(requests._gets._idle) == 1  # ... and the GET went out on it
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_head_of_a_blob_in_a_missing_container_says_which_is_missing() -> None:
+    gone = {"x-ms-error-code": "ContainerNotFound", "Content-Length": "215"}
+    server = _Script([(404, gone, b"", False)])
+    try:
+        with pytest.raises(NotFoundError, match="container does not exist") as caught:
+            _requests(server.endpoint).head("k")
+        assert (caught.value.op, caught.value.uri) == ("stat", "az://cont/k")
+        _no_secret(str(caught.value), repr(caught.value))
     finally:
         server.stop()
