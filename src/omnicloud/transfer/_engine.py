@@ -51,6 +51,7 @@ from omnicloud.transfer._results import (
     TransferSummary,
     VerifyEntry,
     VerifyReport,
+    VerifyStatus,
 )
 from omnicloud.uri import ObjectURI, parse_uri
 
@@ -640,9 +641,7 @@ def verify(
                 target = _single_target(source, target)
                 src_record, dst_record = _stat(ctx, source), _stat_or_none(ctx, target)
                 ctx.progress.planned(1, _bytes_to_hash(src_record, dst_record, recompute))
-                report.add(
-                    _verify_reported(ctx, source.name, source, src_record, target, dst_record, recompute)
-                )
+                report.add(_verify_pair(ctx, source.name, source, src_record, target, dst_record, recompute))
                 return report
             source, target = _as_prefix(source), _as_prefix(target)
             filters = Filters(tuple(include), tuple(exclude))
@@ -660,7 +659,7 @@ def verify(
                         ctx.progress.planned(1, _bytes_to_hash(src_info, dst_info, recompute))
                         pending.append(
                             pool.submit(
-                                _verify_reported,
+                                _verify_pair,
                                 ctx,
                                 relative,
                                 source.join(relative),
@@ -691,33 +690,6 @@ def _bytes_to_hash(src: ObjectInfo | None, dst: ObjectInfo | None, recompute: bo
     return sum(info.size for info in (src, dst) if recompute or not is_canonical(info.digest))
 
 
-def _verify_reported(
-    ctx: TransferContext,
-    relative: str,
-    src_uri: ObjectURI,
-    src: ObjectInfo | None,
-    dst_uri: ObjectURI,
-    dst: ObjectInfo | None,
-    recompute: bool,
-) -> VerifyEntry:
-    if ctx.stop.is_set():
-        raise Cancelled
-    entry = _verify_pair(ctx, relative, src_uri, src, dst_uri, dst, recompute)
-    known = src if src is not None else dst
-    ctx.progress.object_done(
-        ObjectResult(
-            str(src_uri) if src is not None else None,
-            str(dst_uri),
-            "verify",
-            entry.status,
-            known.size if known is not None else 0,
-            digest=entry.source_digest,
-            reason=entry.problem or "",
-        )
-    )
-    return entry
-
-
 def _stat_or_none(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo | None:
     try:
         return _stat(ctx, uri)
@@ -734,18 +706,34 @@ def _verify_pair(
     dst: ObjectInfo | None,
     recompute: bool,
 ) -> VerifyEntry:
+    """Compare one pair (reading what has no recorded digest) and report it to the progress."""
+    if ctx.stop.is_set():
+        raise Cancelled
     if src is None:
-        return VerifyEntry(relative, "extra", None, dst.digest if dst else None)
-    if dst is None:
-        return VerifyEntry(relative, "missing", src.digest, None)
-    recomputed = recompute or not (is_canonical(src.digest) and is_canonical(dst.digest))
-    if src.size != dst.size and not recompute:
-        return VerifyEntry(relative, "mismatch", src.digest, dst.digest, False)
-    src_digest = object_digest(ctx, src_uri, src, recompute=recompute)
-    dst_digest = object_digest(ctx, dst_uri, dst, recompute=recompute)
-    if src_digest == dst_digest:
-        return VerifyEntry(relative, "ok", src_digest, dst_digest, recomputed)
-    return VerifyEntry(relative, "mismatch", src_digest, dst_digest, recomputed)
+        entry = VerifyEntry(relative, "extra", None, dst.digest if dst else None)
+    elif dst is None:
+        entry = VerifyEntry(relative, "missing", src.digest, None)
+    elif src.size != dst.size and not recompute:
+        entry = VerifyEntry(relative, "mismatch", src.digest, dst.digest, False)
+    else:
+        recomputed = recompute or not (is_canonical(src.digest) and is_canonical(dst.digest))
+        src_digest = object_digest(ctx, src_uri, src, recompute=recompute)
+        dst_digest = object_digest(ctx, dst_uri, dst, recompute=recompute)
+        status: VerifyStatus = "ok" if src_digest == dst_digest else "mismatch"
+        entry = VerifyEntry(relative, status, src_digest, dst_digest, recomputed)
+    known = src if src is not None else dst
+    ctx.progress.object_done(
+        ObjectResult(
+            str(src_uri) if src is not None else None,
+            str(dst_uri),
+            "verify",
+            entry.status,
+            known.size if known is not None else 0,
+            digest=entry.source_digest,
+            reason=entry.problem or "",
+        )
+    )
+    return entry
 
 
 def bulk_download(

@@ -14,6 +14,7 @@ __all__ = [
     "TransferSummary",
     "VerifyEntry",
     "VerifyReport",
+    "VerifyStatus",
 ]
 
 Action = Literal["copy", "skip", "delete"]
