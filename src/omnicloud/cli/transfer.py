@@ -365,7 +365,7 @@ def verify(
             exclude=exclude or (),
             progress=choose_progress(json_lines=json_output, quiet=quiet),
         )
-        problems = [e for e in report.entries if e.status != "ok"]
+        problems = report.entries
         if json_output:  # the progress printed a line per object that differs
             print_json(
                 {
@@ -375,6 +375,7 @@ def verify(
                     "mismatched": len(report.mismatched),
                     "missing": len(report.missing),
                     "extra": len(report.extra),
+                    "recomputed": report.recomputed,
                     "problems": problems,
                 }
             )

@@ -127,9 +127,16 @@ class VerifyEntry:
 
 @dataclass(slots=True)
 class VerifyReport:
-    """Source and destination compared object by object by canonical digest."""
+    """Source and destination compared object by object by canonical digest.
+
+    ``entries`` holds the objects that differ, are missing or are extra;
+    matches are only counted (``matched``), so a tree of any size is
+    verified in flat memory. ``recomputed`` counts the objects compared by
+    reading at least one side (no digest recorded there, or ``recompute``).
+    """
 
     matched: int = 0
+    recomputed: int = 0
     entries: list[VerifyEntry] = field(default_factory=list)
 
     @property
@@ -147,12 +154,14 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.entries or all(e.status == "ok" for e in self.entries)
+        return not self.entries
 
     def add(self, entry: VerifyEntry) -> None:
-        self.entries.append(entry)
+        self.recomputed += entry.recomputed
         if entry.status == "ok":
             self.matched += 1
+        else:
+            self.entries.append(entry)
 
     def raise_for_problems(self) -> None:
         bad = [e for e in self.entries if e.status in ("mismatch", "missing")]

@@ -30,7 +30,7 @@ def test_verify_recomputes_the_digest_of_a_side_that_records_none(world: World) 
     world.store("b").put("k", b"data", metadata={DIGEST_METADATA_KEY: digest_bytes(b"data")})
     report = verify("mem://a/k", "mem://b/k", opener=world.opener)
     assert report.ok
-    assert report.entries[0].recomputed
+    assert (report.matched, report.recomputed) == (1, 1)
 
 
 def test_verify_finds_a_destination_corrupted_after_upload(world: World, options: TransferOptions) -> None:
@@ -46,6 +46,19 @@ def test_verify_finds_a_destination_corrupted_after_upload(world: World, options
     assert [e.key for e in deep.mismatched] == ["1"]
     with pytest.raises(IntegrityError, match="differ or are missing"):
         deep.raise_for_problems()
+
+
+def test_verify_keeps_only_what_differs_and_counts_the_matches(
+    world: World, options: TransferOptions
+) -> None:
+    for i in range(300):
+        world.store("a").put(f"p/{i:03d}", b"same", metadata={DIGEST_METADATA_KEY: digest_bytes(b"same")})
+    sync("mem://a/p/", "mem://b/q/", options=options, opener=world.opener)
+    world.store("b").put("q/007", b"diff")
+    report = verify("mem://a/p/", "mem://b/q/", opener=world.opener)
+    assert (report.matched, report.recomputed) == (299, 1)  # the rewritten one records no digest
+    assert [(e.key, e.status) for e in report.entries] == [("007", "mismatch")]
+    assert report.mismatched == report.entries and not report.ok
 
 
 def test_verify_lists_missing_and_extra_objects(world: World) -> None:
