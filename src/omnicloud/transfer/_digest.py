@@ -199,6 +199,14 @@ def digest_file(
         return builder.value(0)
     if os.fstat(fd).st_size < size:
         raise ConfigError(f"file is shorter than {size} bytes")
+    if count == 1:  # one chunk: read and hashed here, with no map and no threads to set up
+        data = os.pread(fd, size, 0)
+        if len(data) < size:
+            raise ConfigError(f"file is shorter than {size} bytes")
+        builder.set_chunk(0, hash_chunk(data))
+        if hashed is not None:
+            hashed(size)
+        return builder.value(size)
     workers = max(1, min(workers or (os.cpu_count() or 1), count))
     with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
         view = memoryview(mapped)

@@ -573,9 +573,8 @@ def object_digest(ctx: TransferContext, uri: ObjectURI, info: ObjectInfo, *, rec
 
 
 def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
-    reader = as_reader(ctx.store(uri))
     path = local_path(uri)
-    if path is not None:
+    if path is not None:  # read here, not through the store (a tree of small files hashes many)
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as err:
@@ -586,6 +585,7 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
             )
         finally:
             os.close(fd)
+    reader = as_reader(ctx.store(uri))
     if size < ctx.options.multipart_threshold:
         data = ctx.call(lambda: reader.get(uri.key), str(uri))
         builder = ChunkedDigest()
@@ -646,9 +646,12 @@ def verify(
             source, target = _as_prefix(source), _as_prefix(target)
             filters = Filters(tuple(include), tuple(exclude))
             markers = _file_system_side(source, target)
+            # Local trees are walked in child processes, as a sync's plan walks them: their
+            # system calls then keep off this process, whose threads are busy hashing.
+            walk = {"skip_markers": markers, "in_child": True}
             pairs = pair_listings(
-                list_relative(as_lister(ctx.store(source)), source.key, filters, skip_markers=markers),
-                list_relative(as_lister(ctx.store(target)), target.key, filters, skip_markers=markers),
+                list_relative(as_lister(ctx.store(source)), source.key, filters, **walk),
+                list_relative(as_lister(ctx.store(target)), target.key, filters, **walk),
             )
             with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
                 # At most twice the concurrency waits: memory stays flat on any tree, and on

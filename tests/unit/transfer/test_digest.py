@@ -70,6 +70,26 @@ def test_file_hashed_on_several_threads_matches_the_stream(tmp_path: Path) -> No
         os.close(fd)
 
 
+@pytest.mark.parametrize("size", [1, 4096, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1])
+def test_a_file_of_one_chunk_or_more_hashes_as_its_bytes_and_reports_each_chunk(
+    tmp_path: Path, size: int
+) -> None:
+    data = payload(size + 100, seed=5)
+    path = tmp_path / "f"
+    path.write_bytes(data)  # longer than hashed: only the first ``size`` bytes count
+    hashed: list[int] = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert digest_file(fd, size, hashed=hashed.append) == digest_bytes(data[:size])
+        with pytest.raises(ConfigError, match="shorter"):
+            digest_file(fd, len(data) + 1)
+    finally:
+        os.close(fd)
+    assert sorted(hashed) == sorted(
+        [CHUNK_SIZE] * (size // CHUNK_SIZE) + [size % CHUNK_SIZE] * (size % CHUNK_SIZE > 0)
+    )
+
+
 def test_one_changed_byte_changes_the_digest() -> None:
     data = bytearray(payload(CHUNK_SIZE + 10))
     before = digest_bytes(data)
