@@ -85,6 +85,25 @@ def test_checksum_mode_copies_same_size_objects_whose_bytes_differ(
     assert world.store("b").get("q/1") == b"aaaa"
 
 
+@pytest.mark.parametrize("size", [4, 9 * MiB])  # one chunk: compared in the calling thread; more: in the pool
+def test_checksum_mode_between_local_trees_copies_only_what_differs(
+    options: TransferOptions, tmp_path: Path, size: int
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for side in (a, b):
+        (side / "d").mkdir(parents=True)
+        (side / "d" / "same").write_bytes(b"s" * size)
+    (a / "d" / "edited").write_bytes(b"a" * size)
+    (b / "d" / "edited").write_bytes(b"b" * size)
+    os.utime(b / "d" / "edited", (2e9, 2e9))  # newer at the destination: only the digests tell
+    summary = sync(a, b, checksum=True, options=options)
+    assert (summary.copied, summary.skipped, summary.failed) == (1, 1, 0)
+    assert [r.destination.rsplit("/", 1)[1] for r in summary.results] == ["edited"]
+    assert (b / "d" / "edited").read_bytes() == b"a" * size
+    again = sync(a, b, checksum=True, options=options)
+    assert (again.copied, again.skipped) == (0, 2)
+
+
 def test_include_and_exclude_select_what_is_synced(world: World, options: TransferOptions) -> None:
     _fill(world, "a", {"p/a.csv": b"1", "p/b.csv": b"2", "p/c.txt": b"3", "p/tmp/d.csv": b"4"})
     summary = sync(
