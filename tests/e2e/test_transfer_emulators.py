@@ -6,6 +6,8 @@ stores exactly as it would against the clouds.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import time
 import uuid
@@ -17,7 +19,7 @@ import pytest
 
 from omnicloud.storage import Admin, Multipart, open_store
 from omnicloud.storage.s3 import S3Store
-from omnicloud.transfer import TransferOptions, copy, sync, verify
+from omnicloud.transfer import JsonLinesProgress, TransferOptions, copy, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 
 MiB = 1024 * 1024
@@ -255,6 +257,40 @@ def test_a_sync_from_s3_carries_what_its_listings_lack(
     assert copied.metadata["owner"] == "me"
     assert copied.modified == datetime(2001, 9, 9, 1, 46, 40, 500_000, tzinfo=UTC)
     assert (tmp_path / "down" / "x.bin").stat().st_mtime_ns == 1_000_000_000_500_000_000
+
+
+def test_verify_of_s3_objects_reads_their_recorded_digests_with_a_stat_not_their_bytes(
+    new_bucket: object, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = new_bucket("s3")  # type: ignore[operator]
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "small.bin").write_bytes(_data(1000, seed=9))
+    (tmp_path / "up" / "large.bin").write_bytes(_data(17 * MiB, seed=10))
+    (tmp_path / "up" / "edited.bin").write_bytes(_data(1000, seed=11))
+    sync(str(tmp_path / "up"), f"{s3}/p/", options=options)
+    sync(f"{s3}/p/", f"{s3}/q/", options=options)
+    store = open_store(s3)
+    store.put("q/edited.bin", _data(1000, seed=12))  # type: ignore[attr-defined]  # by another tool
+    calls: list[tuple[str, str]] = []
+    for name in ("stat", "get", "open_read"):
+        real = getattr(S3Store, name)
+        monkeypatch.setattr(
+            S3Store,
+            name,
+            lambda self, key, *args, _n=name, _real=real, **kw: (
+                calls.append((_n, key)) or _real(self, key, *args, **kw)
+            ),
+        )
+    out = io.StringIO()
+    report = verify(f"{s3}/p/", f"{s3}/q/", progress=JsonLinesProgress(out, interval=3600))
+    assert (report.matched, [(e.key, e.status) for e in report.entries]) == (2, [("edited.bin", "mismatch")])
+    # Two stats per pair; only the object another tool rewrote (no digest recorded) is read.
+    assert sorted(k for op, k in calls if op == "stat") == sorted(
+        f"{side}/{name}" for side in ("p", "q") for name in ("edited.bin", "large.bin", "small.bin")
+    )
+    assert [k for op, k in calls if op != "stat"] == ["q/edited.bin"]
+    final = json.loads(out.getvalue().splitlines()[-1])
+    assert final["bytes"] == final["total_bytes"] == 1000  # the bytes read, and no more planned
 
 
 def test_an_older_looking_large_s3_object_is_stated_once_before_it_is_copied(

@@ -672,6 +672,7 @@ def verify(
                 list_relative(as_lister(ctx.store(target)), target.key, filters, **walk),
             )
             local = (local_path(source) is not None, local_path(target) is not None)
+            stores = (ctx.store(source), ctx.store(target))
             with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
                 # At most twice the concurrency waits: memory stays flat on any tree, and on
                 # Ctrl-C or an error the rest is dropped, not compared to the end first.
@@ -679,9 +680,16 @@ def verify(
                 try:
                     for relative, src_info, dst_info in pairs:
                         reads = _reads(src_info, dst_info, recompute)
-                        ctx.progress.planned(1, sum(n or 0 for n in reads))
+                        # A side listed without its record (S3, OCI) is stat'ed first: its bytes
+                        # count only if it records no digest either (see _recorded).
+                        unlisted = [
+                            n is not None and info is not None and listed_without_record(store, info)
+                            for n, info, store in zip(reads, (src_info, dst_info), stores, strict=True)
+                        ]
+                        planned = sum(n or 0 for n, stat in zip(reads, unlisted, strict=True) if not stat)
+                        ctx.progress.planned(1, planned)
                         pair = (relative, source.join(relative), src_info, target.join(relative), dst_info)
-                        if _compared_here(reads, local):
+                        if not any(unlisted) and _compared_here(reads, local):
                             pending.append(_finished(_verify_pair(ctx, *pair, recompute)))
                         else:
                             pending.append(pool.submit(_verify_pair, ctx, *pair, recompute))
@@ -709,6 +717,18 @@ def _reads(src: ObjectInfo | None, dst: ObjectInfo | None, recompute: bool) -> t
         return info.size if recompute or not is_canonical(info.digest) else None
 
     return read(src), read(dst)
+
+
+def _recorded(ctx: TransferContext, uri: ObjectURI, info: ObjectInfo) -> ObjectInfo:
+    """``info``, completed by a stat where its listing left the record out (S3, OCI), so that a
+    recorded digest is compared, not read again; the bytes of one that records none join the
+    progress's total here."""
+    if is_canonical(info.digest) or not listed_without_record(ctx.store(uri), info):
+        return info
+    stated = _stat(ctx, uri)
+    if not is_canonical(stated.digest):
+        ctx.progress.planned(0, stated.size)
+    return stated
 
 
 def _compared_here(reads: tuple[int | None, int | None], local: tuple[bool, bool]) -> bool:
@@ -749,6 +769,8 @@ def _verify_pair(
     elif src.size != dst.size and not recompute:
         entry = VerifyEntry(relative, "mismatch", src.digest, dst.digest, False)
     else:
+        if not recompute:
+            src, dst = _recorded(ctx, src_uri, src), _recorded(ctx, dst_uri, dst)
         recomputed = recompute or not (is_canonical(src.digest) and is_canonical(dst.digest))
         src_digest = object_digest(ctx, src_uri, src, recompute=recompute)
         dst_digest = object_digest(ctx, dst_uri, dst, recompute=recompute)
