@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,28 +260,41 @@ def test_a_sync_from_s3_carries_what_its_listings_lack(
     assert (tmp_path / "down" / "x.bin").stat().st_mtime_ns == 1_000_000_000_500_000_000
 
 
-def test_verify_of_s3_objects_reads_their_recorded_digests_with_a_stat_not_their_bytes(
-    new_bucket: object, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    s3 = new_bucket("s3")  # type: ignore[operator]
+def _s3_twins_and_one_foreign_edit(new_bucket: object, options: TransferOptions, tmp_path: Path) -> str:
+    """``p/`` and ``q/`` synced by omnicloud (digests recorded), then ``q/edited.bin`` rewritten
+    by another tool: same size, other bytes, no digest."""
+    s3: str = new_bucket("s3")  # type: ignore[operator]
     (tmp_path / "up").mkdir()
     (tmp_path / "up" / "small.bin").write_bytes(_data(1000, seed=9))
     (tmp_path / "up" / "large.bin").write_bytes(_data(17 * MiB, seed=10))
     (tmp_path / "up" / "edited.bin").write_bytes(_data(1000, seed=11))
     sync(str(tmp_path / "up"), f"{s3}/p/", options=options)
     sync(f"{s3}/p/", f"{s3}/q/", options=options)
-    store = open_store(s3)
-    store.put("q/edited.bin", _data(1000, seed=12))  # type: ignore[attr-defined]  # by another tool
+    open_store(s3).put("q/edited.bin", _data(1000, seed=12))  # type: ignore[attr-defined]
+    return s3
+
+
+def _s3_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Each stat and read of an S3 object from now on, as (operation, key)."""
     calls: list[tuple[str, str]] = []
-    for name in ("stat", "get", "open_read"):
+    for name in ("stat", "get", "get_with_info", "open_read"):
         real = getattr(S3Store, name)
-        monkeypatch.setattr(
-            S3Store,
-            name,
-            lambda self, key, *args, _n=name, _real=real, **kw: (
-                calls.append((_n, key)) or _real(self, key, *args, **kw)
-            ),
-        )
+
+        def counted(
+            self: S3Store, key: str, *args: Any, _name: str = name, _real: Any = real, **kw: Any
+        ) -> Any:
+            calls.append((_name, key))
+            return _real(self, key, *args, **kw)
+
+        monkeypatch.setattr(S3Store, name, counted)
+    return calls
+
+
+def test_verify_of_s3_objects_reads_their_recorded_digests_with_a_stat_not_their_bytes(
+    new_bucket: object, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = _s3_twins_and_one_foreign_edit(new_bucket, options, tmp_path)
+    calls = _s3_calls(monkeypatch)
     out = io.StringIO()
     report = verify(f"{s3}/p/", f"{s3}/q/", progress=JsonLinesProgress(out, interval=3600))
     assert (report.matched, [(e.key, e.status) for e in report.entries]) == (2, [("edited.bin", "mismatch")])
@@ -291,6 +305,18 @@ def test_verify_of_s3_objects_reads_their_recorded_digests_with_a_stat_not_their
     assert [k for op, k in calls if op != "stat"] == ["q/edited.bin"]
     final = json.loads(out.getvalue().splitlines()[-1])
     assert final["bytes"] == final["total_bytes"] == 1000  # the bytes read, and no more planned
+
+
+def test_a_checksum_sync_of_s3_objects_reads_only_what_records_no_digest(
+    new_bucket: object, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = _s3_twins_and_one_foreign_edit(new_bucket, options, tmp_path)
+    calls = _s3_calls(monkeypatch)
+    summary = sync(f"{s3}/p/", f"{s3}/q/", checksum=True, options=options)
+    assert (summary.copied, summary.skipped, summary.failed) == (1, 2, 0)
+    read = {k for op, k in calls if op != "stat"}
+    assert "q/edited.bin" in read and read <= {"q/edited.bin", "p/edited.bin"}  # the hash, and the copy
+    assert open_store(s3).get("q/edited.bin") == _data(1000, seed=11)  # type: ignore[attr-defined]
 
 
 def test_an_older_looking_large_s3_object_is_stated_once_before_it_is_copied(

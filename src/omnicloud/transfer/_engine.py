@@ -413,10 +413,15 @@ def apply_plan(
             if skip:
                 return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason=skip)
         if action.needs_checksum and action.destination is not None:
-            if object_digest(ctx, src_uri, info) == object_digest(ctx, dst_uri, action.destination):
+            # Recorded digests that S3 and OCI listings leave out are stat'ed, not read.
+            src_record = _recorded(ctx, src_uri, stated or info)
+            dst_record = _recorded(ctx, dst_uri, action.destination)
+            if object_digest(ctx, src_uri, src_record) == object_digest(ctx, dst_uri, dst_record):
                 return ObjectResult(
                     str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="checksum"
                 )
+            if src_record is not (stated or info):
+                stated = src_record  # the copy starts from the whole record
         ctx.objects_limit.acquire()
         moved = 0
         try:
