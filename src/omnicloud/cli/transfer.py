@@ -350,12 +350,19 @@ def verify(
     exclude: list[str] = EXCLUDE_OPTION,
     json_output: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
+    concurrency: int = typer.Option(
+        None, "--concurrency", "-c", help="Objects compared at once where that reads them (default 16)."
+    ),
+    retries: int = RETRIES_OPTION,
 ) -> None:
     """Compare source and destination by digest; exit 1 if anything differs or is missing."""
+    from omnicloud.transfer import TransferOptions
     from omnicloud.transfer import verify as run_verify
     from omnicloud.transfer._progress import choose_progress
 
     with reporting_errors():
+        settings: dict[str, Any] = {"concurrency": concurrency, "retries": retries}
+        options = TransferOptions(journal=False, **{k: v for k, v in settings.items() if v is not None})
         report = run_verify(
             src,
             dst,
@@ -363,6 +370,7 @@ def verify(
             recompute=recompute,
             include=include or (),
             exclude=exclude or (),
+            options=options,
             progress=choose_progress(json_lines=json_output, quiet=quiet),
         )
         problems = report.entries

@@ -285,6 +285,18 @@ def test_every_transfer_command_takes_the_tuning_options(
     assert [path.read_bytes() for path in (tmp_path / "d").rglob("one")] == [b"one"]
 
 
+def test_verify_takes_concurrency_and_retries(bucket: MemoryStore) -> None:
+    name = bucket.uri.bucket
+    bucket.put("a/k", b"one")
+    bucket.put("b/k", b"one")
+    args = ["verify", f"mem://{name}/a/", f"mem://{name}/b/"]
+    result = runner.invoke(app, [*args, "--concurrency", "1", "--retries", "2"])
+    assert (result.exit_code, result.output) == (0, "OK: 1 matched, 0 mismatched, 0 missing, 0 extra\n")
+    result = runner.invoke(app, [*args, "-c", "0"])
+    assert result.exit_code == 2
+    assert result.output == "error: concurrency (--concurrency) must be at least 1\n"
+
+
 @pytest.mark.parametrize("command", ["cp", "sync", "download"])
 def test_a_bad_tuning_option_is_a_one_line_error_before_anything_moves(
     command: str, bucket: MemoryStore, tmp_path: Path
