@@ -879,10 +879,14 @@ def _refuse_a_file_in_the_way(root: Path, verb: str) -> None:
     An operation that failed (exit 1, as ``cp`` into a file's path), not bad usage.
     """
     existing = root
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OmniCloudError(f"cannot {verb} into {root}: {existing} is a file, not a directory", op=verb)
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.is_dir():
+            return
+    except OSError:  # not ours to look at (permission denied): each object's write says so
+        return
+    raise OmniCloudError(f"cannot {verb} into {root}: {existing} is a file, not a directory", op=verb)
 
 
 def _guard_download(

@@ -142,6 +142,18 @@ def test_a_local_destination_that_is_a_file_or_lies_below_one_is_refused_once(
     assert world.store("a").calls["get"] == world.store("a").calls["open_read"] == 0
 
 
+def test_a_destination_it_may_not_look_at_is_left_to_each_write_to_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omnicloud.transfer._engine import _refuse_a_file_in_the_way
+
+    def denied(self: Path, **kwargs: Any) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "exists", denied)  # what a directory without search permission answers
+    _refuse_a_file_in_the_way(tmp_path / "locked" / "d", "download")  # no OSError escapes
+
+
 def test_an_empty_source_prefix_never_empties_the_destination(world: World, options: TransferOptions) -> None:
     world.store("a").put("other/k", b"k")
     world.store("b").put("d/1", b"1")
