@@ -355,7 +355,7 @@ def verify(
     ),
     retries: int = RETRIES_OPTION,
 ) -> None:
-    """Compare source and destination by digest; exit 1 if anything differs or is missing."""
+    """Compare source and destination by digest; exit 1 if anything differs, is missing or is extra."""
     from omnicloud.transfer import TransferOptions
     from omnicloud.transfer import verify as run_verify
     from omnicloud.transfer._progress import choose_progress

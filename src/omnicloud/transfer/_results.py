@@ -164,6 +164,8 @@ class VerifyReport:
             self.entries.append(entry)
 
     def raise_for_problems(self) -> None:
+        """``IntegrityError`` when an object differs or is missing; extra objects (which a copy
+        without deletions leaves) do not raise, though they make ``ok`` false."""
         bad = [e for e in self.entries if e.status in ("mismatch", "missing")]
         if bad:
             first = bad[0]
