@@ -305,6 +305,12 @@ def test_verify_of_s3_objects_reads_their_recorded_digests_with_a_stat_not_their
     assert [k for op, k in calls if op != "stat"] == ["q/edited.bin"]
     final = json.loads(out.getvalue().splitlines()[-1])
     assert final["bytes"] == final["total_bytes"] == 1000  # the bytes read, and no more planned
+    out = io.StringIO()
+    assert not verify(
+        f"{s3}/p/", f"{s3}/q/", recompute=True, progress=JsonLinesProgress(out, interval=3600)
+    ).ok
+    final = json.loads(out.getvalue().splitlines()[-1])
+    assert final["bytes"] == final["total_bytes"] == 2 * (2000 + 17 * MiB)  # every byte, planned up front
 
 
 def test_a_checksum_sync_of_s3_objects_reads_only_what_records_no_digest(

@@ -20,7 +20,7 @@ from typing import Any
 
 from omnicloud._json_text import json_text
 from omnicloud.errors import ConfigError, NotFoundError, OmniCloudError, UnsupportedError
-from omnicloud.storage import Lister, ObjectInfo
+from omnicloud.storage import Lister, ObjectInfo, Store
 from omnicloud.transfer._context import (
     Cancelled,
     StoreOpener,
@@ -387,7 +387,7 @@ def apply_plan(
     slots = threading.Semaphore(in_flight)  # objects submitted and not yet counted
     journal = ctx.journal
     done = journal.done_objects(job) if journal is not None and job else {}
-    dst_store = ctx.store(target)
+    src_store, dst_store = ctx.store(source), ctx.store(target)
 
     def finish(result: ObjectResult) -> None:
         with lock:
@@ -414,14 +414,15 @@ def apply_plan(
                 return ObjectResult(str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason=skip)
         if action.needs_checksum and action.destination is not None:
             # Recorded digests that S3 and OCI listings leave out are stat'ed, not read.
-            src_record = _recorded(ctx, src_uri, stated or info)
-            dst_record = _recorded(ctx, dst_uri, action.destination)
+            src_record, dst_record = stated or info, action.destination
+            if listed_without_record(src_store, src_record):
+                src_record = stated = _recorded(ctx, src_uri)  # the copy starts from the whole record
+            if listed_without_record(dst_store, dst_record):
+                dst_record = _recorded(ctx, dst_uri)
             if object_digest(ctx, src_uri, src_record) == object_digest(ctx, dst_uri, dst_record):
                 return ObjectResult(
                     str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="checksum"
                 )
-            if src_record is not (stated or info):
-                stated = src_record  # the copy starts from the whole record
         ctx.objects_limit.acquire()
         moved = 0
         try:
@@ -687,17 +688,17 @@ def verify(
                         reads = _reads(src_info, dst_info, recompute)
                         # A side listed without its record (S3, OCI) is stat'ed first: its bytes
                         # count only if it records no digest either (see _recorded).
-                        unlisted = [
-                            n is not None and info is not None and listed_without_record(store, info)
-                            for n, info, store in zip(reads, (src_info, dst_info), stores, strict=True)
-                        ]
+                        unlisted = (
+                            _unlisted(reads[0], src_info, stores[0], recompute),
+                            _unlisted(reads[1], dst_info, stores[1], recompute),
+                        )
                         planned = sum(n or 0 for n, stat in zip(reads, unlisted, strict=True) if not stat)
                         ctx.progress.planned(1, planned)
                         pair = (relative, source.join(relative), src_info, target.join(relative), dst_info)
                         if not any(unlisted) and _compared_here(reads, local):
                             pending.append(_finished(_verify_pair(ctx, *pair, recompute)))
                         else:
-                            pending.append(pool.submit(_verify_pair, ctx, *pair, recompute))
+                            pending.append(pool.submit(_verify_pair, ctx, *pair, recompute, unlisted))
                         while len(pending) > 2 * options.concurrency:
                             report.add(pending.popleft().result())
                     while pending:
@@ -724,12 +725,15 @@ def _reads(src: ObjectInfo | None, dst: ObjectInfo | None, recompute: bool) -> t
     return read(src), read(dst)
 
 
-def _recorded(ctx: TransferContext, uri: ObjectURI, info: ObjectInfo) -> ObjectInfo:
-    """``info``, completed by a stat where its listing left the record out (S3, OCI), so that a
-    recorded digest is compared, not read again; the bytes of one that records none join the
-    progress's total here."""
-    if is_canonical(info.digest) or not listed_without_record(ctx.store(uri), info):
-        return info
+def _unlisted(read: int | None, info: ObjectInfo | None, store: Store, recompute: bool) -> bool:
+    """Whether a side that comparing reads was listed without its record (S3, OCI), which a
+    stat may supply (see ``_recorded``); ``recompute`` reads it whatever it records."""
+    return read is not None and info is not None and not recompute and listed_without_record(store, info)
+
+
+def _recorded(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
+    """The record of an object its listing left out (S3, OCI), from a stat, so that a recorded
+    digest is compared, not read; the bytes of one that records none join the progress's total."""
     stated = _stat(ctx, uri)
     if not is_canonical(stated.digest):
         ctx.progress.planned(0, stated.size)
@@ -763,8 +767,10 @@ def _verify_pair(
     dst_uri: ObjectURI,
     dst: ObjectInfo | None,
     recompute: bool,
+    unlisted: tuple[bool, bool] = (False, False),
 ) -> VerifyEntry:
-    """Compare one pair (reading what has no recorded digest) and report it to the progress."""
+    """Compare one pair (reading what has no recorded digest) and report it to the progress;
+    the ``unlisted`` sides are stat'ed for their record first (see ``_unlisted``)."""
     if ctx.stop.is_set():
         raise Cancelled
     if src is None:
@@ -774,8 +780,8 @@ def _verify_pair(
     elif src.size != dst.size and not recompute:
         entry = VerifyEntry(relative, "mismatch", src.digest, dst.digest, False)
     else:
-        if not recompute:
-            src, dst = _recorded(ctx, src_uri, src), _recorded(ctx, dst_uri, dst)
+        src = _recorded(ctx, src_uri) if unlisted[0] else src
+        dst = _recorded(ctx, dst_uri) if unlisted[1] else dst
         recomputed = recompute or not (is_canonical(src.digest) and is_canonical(dst.digest))
         src_digest = object_digest(ctx, src_uri, src, recompute=recompute)
         dst_digest = object_digest(ctx, dst_uri, dst, recompute=recompute)
