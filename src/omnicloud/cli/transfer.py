@@ -356,13 +356,20 @@ def verify(
     retries: int = RETRIES_OPTION,
 ) -> None:
     """Compare source and destination by digest; exit 1 if anything differs, is missing or is extra."""
-    from omnicloud.transfer import TransferOptions
     from omnicloud.transfer import verify as run_verify
     from omnicloud.transfer._progress import choose_progress
 
     with reporting_errors():
-        settings: dict[str, Any] = {"concurrency": concurrency, "retries": retries}
-        options = TransferOptions(journal=False, **{k: v for k, v in settings.items() if v is not None})
+        options = _options(
+            concurrency=concurrency,
+            part_concurrency=None,
+            part_size=None,
+            max_memory=None,
+            bwlimit=None,
+            journal=None,
+            no_journal=True,  # a verify writes nothing to resume
+            retries=retries,
+        )
         report = run_verify(
             src,
             dst,
