@@ -23,8 +23,10 @@ from omnicloud.errors import (
 )
 from omnicloud.storage import Admin, open_store
 from omnicloud.storage.gcs import GCSStore
+from omnicloud.storage.local import LocalStore
 from omnicloud.transfer import Journal, TransferOptions, copy, sync
 from omnicloud.transfer._digest import digest_bytes
+from omnicloud.transfer._limits import MemoryBudget
 
 pytestmark = pytest.mark.emulator
 
@@ -46,7 +48,11 @@ def bucket(sandbox_env: dict[str, str]) -> str:
 @pytest.fixture
 def options(tmp_path: Path) -> TransferOptions:
     return TransferOptions(
-        journal=tmp_path / "journal.sqlite", part_size=8 * MiB, multipart_threshold=16 * MiB, retry_wait=0.01
+        journal=tmp_path / "journal.sqlite",
+        part_size=8 * MiB,
+        part_concurrency=1,  # pieces of 8 MiB
+        multipart_threshold=16 * MiB,
+        retry_wait=0.01,
     )
 
 
@@ -227,4 +233,50 @@ def test_a_failed_upload_without_a_journal_cancels_its_session(
         copy(path, f"{bucket}/big.bin", options=options if journaled else replace(options, journal=False))
 
     assert cancelled == ([] if journaled else ["big.bin"])
+    assert not open_store(bucket).exists("big.bin")  # type: ignore[attr-defined]
+
+
+def test_a_piece_carries_what_parallel_parts_would_and_is_streamed_not_held(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = source
+    starts = _sends(monkeypatch)
+    peak: list[int] = [0]
+    real_acquire = MemoryBudget.acquire
+
+    def acquire(self: MemoryBudget, amount: int) -> None:
+        real_acquire(self, amount)
+        peak[0] = max(peak[0], self.used)
+
+    monkeypatch.setattr(MemoryBudget, "acquire", acquire)
+    # Pieces of 4 parts of 8 MiB: 32 MiB and the rest, in two requests.
+    copy(path, f"{bucket}/big.bin", options=replace(options, part_concurrency=4))
+
+    assert starts == [0, 32 * MiB]
+    assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]
+    # Never more than the chunk being sent and the one read ahead, whatever the piece's size.
+    assert 0 < peak[0] <= 2 * 8 * MiB
+
+
+def test_a_source_that_shrinks_while_a_piece_is_sent_stops_it_with_its_own_error(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = source
+    reads: list[int] = []
+    real_get = LocalStore.get
+
+    def get(self: LocalStore, key: str, *, range: tuple[int, int] | None = None) -> bytes:
+        data = real_get(self, key, range=range)
+        reads.append(len(data))
+        if len(reads) == 2:  # the second chunk of the one piece is read: another program cuts the file
+            os.truncate(path, 12 * MiB)
+        return data
+
+    monkeypatch.setattr(LocalStore, "get", get)
+
+    # One piece of 40 MiB: the failure comes from inside the request's body, not between requests,
+    # and is the engine's own error, not the HTTP client's.
+    with pytest.raises(PreconditionFailedError, match="shorter than listed"):
+        copy(path, f"{bucket}/big.bin", options=replace(options, part_concurrency=8, retries=1))
+
     assert not open_store(bucket).exists("big.bin")  # type: ignore[attr-defined]

@@ -39,7 +39,9 @@ QUIET_OPTION = typer.Option(
 )
 CONCURRENCY_OPTION = typer.Option(None, "--concurrency", "-c", help="Objects in flight at once (default 16).")
 PART_CONCURRENCY_OPTION = typer.Option(
-    None, "--part-concurrency", help="Parts or ranges of large objects in flight at once (default 8)."
+    None,
+    "--part-concurrency",
+    help="Parts or ranges of large objects in flight at once (default 8); to GCS, parts per request.",
 )
 PART_SIZE_OPTION = typer.Option(
     None, "--part-size", help="Part size (16MiB); objects of two parts or more go in parts (default 64MiB)."

@@ -32,6 +32,7 @@ __all__ = [
     "ServerSideCopy",
     "Stat",
     "Store",
+    "StreamedBody",
     "Writer",
 ]
 
@@ -304,6 +305,14 @@ class MetadataOnComplete(Protocol):
         ...
 
 
+class StreamedBody(Protocol):
+    """A request body of known length produced as it is sent, so it is never held whole in memory."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[bytes | memoryview]: ...
+
+
 @runtime_checkable
 class ResumableUpload(Protocol):
     """A store whose large uploads are one session, sent in order, that outlives the sender.
@@ -334,8 +343,13 @@ class ResumableUpload(Protocol):
         """
         ...
 
-    def send_resumable(self, key: str, session: str, start: int, data: bytes, size: int) -> int:
-        """Send ``data`` as the bytes from ``start``; return how many bytes the service now holds."""
+    def send_resumable(
+        self, key: str, session: str, start: int, data: bytes | StreamedBody, size: int
+    ) -> int:
+        """Send ``data`` as the bytes from ``start``, in one request; how many bytes the service now holds.
+
+        ``data`` may be a :class:`StreamedBody`, iterated once per attempt as the request goes.
+        """
         ...
 
     def cancel_resumable(self, key: str, session: str) -> None: ...

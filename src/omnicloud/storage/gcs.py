@@ -41,6 +41,7 @@ from omnicloud.storage._types import (
     ResumableUpload,
     ServerSideCopy,
     Stat,
+    StreamedBody,
     Writer,
 )
 from omnicloud.uri import ObjectURI
@@ -235,7 +236,9 @@ class GCSStore(ClosesOnExit):
     def resumable_offset(self, key: str, session: str, size: int) -> int:
         return self._session_request(key, session, b"", f"bytes */{size}", size)
 
-    def send_resumable(self, key: str, session: str, start: int, data: bytes, size: int) -> int:
+    def send_resumable(
+        self, key: str, session: str, start: int, data: bytes | StreamedBody, size: int
+    ) -> int:
         end = start + len(data) - 1
         return self._session_request(key, session, data, f"bytes {start}-{end}/{size}", size)
 
@@ -248,7 +251,9 @@ class GCSStore(ClosesOnExit):
         except requests.RequestException as err:
             raise _session_error(err, "cancel", str(self._uri.with_key(key))) from None
 
-    def _session_request(self, key: str, session: str, data: bytes, content_range: str, size: int) -> int:
+    def _session_request(
+        self, key: str, session: str, data: bytes | StreamedBody, content_range: str, size: int
+    ) -> int:
         """One PUT to an upload session; what the service then holds. The handle never reaches an error."""
         import requests
 

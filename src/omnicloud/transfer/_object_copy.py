@@ -52,7 +52,7 @@ import mmap
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, NoReturn, TypeGuard
@@ -608,7 +608,9 @@ class _ObjectCopy:
         key, dkey = str(self.destination), self.destination.key
         version = source_version(self.info)
         grain = math.lcm(CHUNK_SIZE, store.resumable_granularity)
-        piece_size = -(-ctx.options.part_size // grain) * grain
+        # A session takes one request at a time, so each piece is what parallel parts would have in
+        # flight (part_size x part_concurrency): few round trips, and streamed, so no more memory.
+        piece_size = -(-(ctx.options.part_size * ctx.options.part_concurrency) // grain) * grain
         count = max(1, -(-self.size // piece_size))
         partial = journal.partial(key) if journal else None
         session: str | None = None
@@ -680,58 +682,69 @@ class _ObjectCopy:
             if journal is not None:
                 journal.finish_partial(key)
 
-        def load(number: int) -> tuple[bytes, list[bytes]]:
-            start = number * piece_size
-            size = min(piece_size, self.size - start)
-            ctx.budget.acquire(size)
-            try:
-                data = self._read_range(start, start + size)
-                return data, hash_chunks(data)
-            except BaseException:
-                ctx.budget.release(size)
-                raise
-
-        # Pieces go in order, one at a time; the next is read and hashed while this one is sent.
+        # Pieces go in order, one request each, read from the source chunk by chunk as the request
+        # sends them: a piece's size costs no memory, only the chunk being sent and the one read ahead.
+        feed = _ChunkFeed(ctx, self.size, self._read_range)
+        counted = first * piece_size  # bytes reported as moved; a retry sends some again, uncounted
         digest = ""
-        ahead: Future[tuple[bytes, list[bytes]]] | None = (
-            ctx.part_pool.submit(load, first) if first < count else None
-        )
-        try:
-            for number in range(first, count):
-                assert ahead is not None
-                data, chunks = ahead.result()
-                ahead = ctx.part_pool.submit(load, number + 1) if number + 1 < count else None
-                start = number * piece_size
+
+        def stream(start: int, end: int, sent_from: int) -> Iterator[bytes | memoryview]:
+            """Bytes ``start``-``end`` from ``sent_from`` on; the chunks before it are hashed if need be."""
+            nonlocal counted, digest
+            for index in range(start // CHUNK_SIZE, -(-end // CHUNK_SIZE)):
+                chunk_start = index * CHUNK_SIZE
+                chunk_end = min(chunk_start + CHUNK_SIZE, end)
+                if chunk_end <= sent_from and feed.hashed(index):
+                    continue
+                data = feed.take(index)
                 try:
-                    builder.set_chunks_from(start, chunks)
-                    if start + len(data) == self.size:
+                    builder.set_chunk(index, feed.digest(index, data))
+                    if chunk_end == self.size:
                         # The service makes the object on its last byte: everything is checked before.
                         digest = builder.value(self.size)
                         self._check_before_publishing(
                             digest, expected, discard, "the pieces read", "the upload was cancelled"
                         )
-                    ctx.moved(len(data))
-                    held = self._send_piece(store, active, start, data, held)
+                    if chunk_end <= sent_from:
+                        continue
+                    if chunk_end > counted:
+                        ctx.moved(chunk_end - max(counted, chunk_start))
+                        counted = chunk_end
+                    yield memoryview(data)[sent_from - chunk_start :] if sent_from > chunk_start else data
                 finally:
                     ctx.budget.release(len(data))
+
+        try:
+            for number in range(first, count):
+                start = number * piece_size
+                end = min(start + piece_size, self.size)
+                held = self._send_piece(store, active, start, end, held, stream)
                 if journal is not None:
-                    journal.record_piece(key, Piece(number, None, len(data), tuple(chunks)))
+                    chunks = builder.chunks()
+                    indexes = range(start // CHUNK_SIZE, -(-end // CHUNK_SIZE))
+                    journal.record_piece(
+                        key, Piece(number, None, end - start, tuple(chunks[i] for i in indexes))
+                    )
         except BaseException:
             if journal is None:  # nothing could resume it
                 discard()
             raise
         finally:
-            if ahead is not None and not ahead.cancel():
-                # Read while this one failed: its buffer's share of the budget goes back.
-                with contextlib.suppress(BaseException):
-                    ctx.budget.release(len(ahead.result()[0]))
+            feed.close()
         if journal is not None:
             journal.finish_partial(key)
         return self.result(digest)
 
-    def _send_piece(self, store: ResumableUpload, session: str, start: int, data: bytes, held: int) -> int:
+    def _send_piece(
+        self,
+        store: ResumableUpload,
+        session: str,
+        start: int,
+        end: int,
+        held: int,
+        stream: Callable[[int, int, int], Iterator[bytes | memoryview]],
+    ) -> int:
         """Send the bytes of one piece the service does not hold yet; what it then holds."""
-        end = start + len(data)
         retrying = False
 
         def attempt() -> int:
@@ -746,15 +759,19 @@ class _ObjectCopy:
                     uri=str(self.destination),
                     hint="run the same command again to start this object over",
                 )
+            if held >= end:  # a resumed run: the service holds the piece, whose chunks are hashed here
+                collections.deque(stream(start, end, end), maxlen=0)
             while held < end:
                 sent = held
-                held = store.send_resumable(
-                    self.destination.key,
-                    session,
-                    sent,
-                    data[sent - start :] if sent > start else data,
-                    self.size,
-                )
+                body = _StreamedPiece(end - sent, functools.partial(stream, start, end, sent))
+                try:
+                    held = store.send_resumable(self.destination.key, session, sent, body, self.size)
+                except BaseException:
+                    body.close()
+                    if body.failure is not None:
+                        raise body.failure from None
+                    raise
+                body.close()
                 if held <= sent:
                     raise TransientError(
                         "the upload session took none of the bytes sent", op="put", uri=str(self.destination)
@@ -910,6 +927,94 @@ class _ObjectCopy:
         except OSError as err:
             _discard_file(temp)
             _os_error(err, "copy", final)
+
+
+class _ChunkFeed:
+    """The source's 8 MiB chunks for an upload session, in order, the next read while one is sent.
+
+    A chunk taken holds its share of the memory budget until the caller gives it back. Digests
+    are kept by chunk, so a piece sent again (a retry) is not hashed again.
+    """
+
+    def __init__(self, ctx: TransferContext, size: int, read: Callable[[int, int], bytes]) -> None:
+        self._ctx = ctx
+        self._size = size
+        self._read = read
+        self._count = chunk_count(size)
+        self._ahead: dict[int, Future[bytes]] = {}
+        self._digests: dict[int, bytes] = {}
+
+    def hashed(self, index: int) -> bool:
+        return index in self._digests
+
+    def digest(self, index: int, data: bytes) -> bytes:
+        known = self._digests.get(index)
+        if known is None:
+            known = self._digests[index] = hash_chunk(data)
+        return known
+
+    def take(self, index: int) -> bytes:
+        if self._ctx.stop.is_set():
+            raise Cancelled
+        future = self._ahead.pop(index, None)
+        self.close()  # anything else read ahead is not wanted: a retry went back
+        data = future.result() if future is not None else self._load(index)
+        if index + 1 < self._count:
+            self._ahead[index + 1] = self._ctx.part_pool.submit(self._load, index + 1)
+        return data
+
+    def close(self) -> None:
+        """Drop what was read ahead, giving its memory back."""
+        for future in self._ahead.values():
+            if not future.cancel():
+                with contextlib.suppress(BaseException):
+                    self._ctx.budget.release(len(future.result()))
+        self._ahead.clear()
+
+    def _load(self, index: int) -> bytes:
+        start = index * CHUNK_SIZE
+        size = min(CHUNK_SIZE, self._size - start)
+        self._ctx.budget.acquire(size)
+        try:
+            return self._read(start, start + size)
+        except BaseException:
+            self._ctx.budget.release(size)
+            raise
+
+
+class _StreamedPiece:
+    """One request's body: ``length`` bytes that ``make`` produces while the request sends them.
+
+    Each pass starts ``make`` over (an HTTP client may send a request again). ``close`` ends the
+    pass under way, so whatever it holds is given back at once, not when it is collected. An
+    error raised while producing the bytes is kept in ``failure``: the HTTP client may wrap it.
+    """
+
+    def __init__(self, length: int, make: Callable[[], Iterator[bytes | memoryview]]) -> None:
+        self._length = length
+        self._make = make
+        self._pass: Generator[bytes | memoryview, None, None] | None = None
+        self.failure: Exception | None = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        self.close()
+        self._pass = self._recording()
+        return self._pass
+
+    def _recording(self) -> Generator[bytes | memoryview, None, None]:
+        try:
+            yield from self._make()
+        except Exception as err:
+            self.failure = err
+            raise
+
+    def close(self) -> None:
+        if self._pass is not None:
+            self._pass.close()
+            self._pass = None
 
 
 class _Section:
