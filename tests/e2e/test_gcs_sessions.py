@@ -10,7 +10,7 @@ import os
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -24,6 +24,7 @@ from omnicloud.errors import (
 from omnicloud.storage import Admin, open_store
 from omnicloud.storage.gcs import GCSStore
 from omnicloud.storage.local import LocalStore
+from omnicloud.storage.s3 import S3Store
 from omnicloud.transfer import Journal, TransferOptions, copy, sync
 from omnicloud.transfer._digest import digest_bytes
 from omnicloud.transfer._limits import MemoryBudget
@@ -262,17 +263,15 @@ def test_a_source_that_shrinks_while_a_piece_is_sent_stops_it_with_its_own_error
     bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, _ = source
-    reads: list[int] = []
-    real_get = LocalStore.get
+    real_open = LocalStore.open_read
 
-    def get(self: LocalStore, key: str, *, range: tuple[int, int] | None = None) -> bytes:
-        data = real_get(self, key, range=range)
-        reads.append(len(data))
-        if len(reads) == 2:  # the second chunk of the one piece is read: another program cuts the file
+    def open_read(self: LocalStore, key: str, *, range: tuple[int, int] | None = None) -> IO[bytes]:
+        stream = real_open(self, key, range=range)
+        if range is not None:  # the piece's read begins (not the digest's): another program cuts the file
             os.truncate(path, 12 * MiB)
-        return data
+        return stream
 
-    monkeypatch.setattr(LocalStore, "get", get)
+    monkeypatch.setattr(LocalStore, "open_read", open_read)
 
     # One piece of 40 MiB: the failure comes from inside the request's body, not between requests,
     # and is the engine's own error, not the HTTP client's.
@@ -280,3 +279,30 @@ def test_a_source_that_shrinks_while_a_piece_is_sent_stops_it_with_its_own_error
         copy(path, f"{bucket}/big.bin", options=replace(options, part_concurrency=8, retries=1))
 
     assert not open_store(bucket).exists("big.bin")  # type: ignore[attr-defined]
+
+
+def test_a_cloud_source_is_read_in_one_ranged_request_for_all_its_pieces(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = source
+    s3_bucket = f"s3://oc-gs-src-{uuid.uuid4().hex[:10]}"
+    s3 = open_store(s3_bucket)
+    assert isinstance(s3, Admin)
+    s3.create_bucket()
+    copy(path, f"{s3_bucket}/big.bin", options=replace(options, journal=False))  # records its digest
+    opened: list[tuple[int, int] | None] = []
+    real_open = S3Store.open_read
+
+    def open_read(self: S3Store, key: str, *, range: tuple[int, int] | None = None) -> IO[bytes]:
+        opened.append(range)
+        return real_open(self, key, range=range)
+
+    monkeypatch.setattr(S3Store, "open_read", open_read)
+    starts = _sends(monkeypatch)
+
+    copy(f"{s3_bucket}/big.bin", f"{bucket}/big.bin", options=options)
+
+    # Six pieces of 8 MiB, one request each to GCS, all read from S3 in one ranged GET.
+    assert starts == [n * 8 * MiB for n in range(6)]
+    assert opened == [(0, SIZE)]
+    assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]

@@ -684,11 +684,11 @@ class _ObjectCopy:
 
         # Pieces go in order, one request each, read from the source chunk by chunk as the request
         # sends them: a piece's size costs no memory, only the chunk being sent and the one read ahead.
-        feed = _ChunkFeed(ctx, self.size, self._read_range)
+        feed = _ChunkFeed(ctx, self.size, self.source, self.reader)
         counted = first * piece_size  # bytes reported as moved; a retry sends some again, uncounted
         digest = ""
 
-        def stream(start: int, end: int, sent_from: int) -> Iterator[bytes | memoryview]:
+        def stream(start: int, end: int, sent_from: int) -> Iterator[bytes | bytearray | memoryview]:
             """Bytes ``start``-``end`` from ``sent_from`` on; the chunks before it are hashed if need be."""
             nonlocal counted, digest
             for index in range(start // CHUNK_SIZE, -(-end // CHUNK_SIZE)):
@@ -742,7 +742,7 @@ class _ObjectCopy:
         start: int,
         end: int,
         held: int,
-        stream: Callable[[int, int, int], Iterator[bytes | memoryview]],
+        stream: Callable[[int, int, int], Iterator[bytes | bytearray | memoryview]],
     ) -> int:
         """Send the bytes of one piece the service does not hold yet; what it then holds."""
         retrying = False
@@ -936,28 +936,33 @@ class _ChunkFeed:
     are kept by chunk, so a piece sent again (a retry) is not hashed again.
     """
 
-    def __init__(self, ctx: TransferContext, size: int, read: Callable[[int, int], bytes]) -> None:
+    def __init__(self, ctx: TransferContext, size: int, source: ObjectURI, reader: Reader) -> None:
         self._ctx = ctx
         self._size = size
-        self._read = read
+        self._source = source
+        self._reader = reader
         self._count = chunk_count(size)
-        self._ahead: dict[int, Future[bytes]] = {}
+        self._ahead: dict[int, Future[bytearray]] = {}
         self._digests: dict[int, bytes] = {}
+        # One ranged read from the chunk wanted to the end, read on in order; reopened where a
+        # retry or a failure needs another start (ranges of a chunk each would be a request each).
+        self._stream: IO[bytes] | None = None
+        self._position = 0
 
     def hashed(self, index: int) -> bool:
         return index in self._digests
 
-    def digest(self, index: int, data: bytes) -> bytes:
+    def digest(self, index: int, data: bytearray) -> bytes:
         known = self._digests.get(index)
         if known is None:
             known = self._digests[index] = hash_chunk(data)
         return known
 
-    def take(self, index: int) -> bytes:
+    def take(self, index: int) -> bytearray:
         if self._ctx.stop.is_set():
             raise Cancelled
         future = self._ahead.pop(index, None)
-        self.close()  # anything else read ahead is not wanted: a retry went back
+        self._drop_ahead()  # anything else read ahead is not wanted: a retry went back
         data = future.result() if future is not None else self._load(index)
         if index + 1 < self._count:
             self._ahead[index + 1] = self._ctx.part_pool.submit(self._load, index + 1)
@@ -965,21 +970,54 @@ class _ChunkFeed:
 
     def close(self) -> None:
         """Drop what was read ahead, giving its memory back."""
+        self._drop_ahead()
+        self._close_stream()
+
+    def _drop_ahead(self) -> None:
         for future in self._ahead.values():
             if not future.cancel():
                 with contextlib.suppress(BaseException):
                     self._ctx.budget.release(len(future.result()))
         self._ahead.clear()
 
-    def _load(self, index: int) -> bytes:
+    def _load(self, index: int) -> bytearray:
         start = index * CHUNK_SIZE
         size = min(CHUNK_SIZE, self._size - start)
         self._ctx.budget.acquire(size)
         try:
-            return self._read(start, start + size)
+            return self._ctx.call(
+                functools.partial(self._read_at, start, size), f"{self._source} bytes {start}-{start + size}"
+            )
         except BaseException:
             self._ctx.budget.release(size)
             raise
+
+    def _read_at(self, start: int, size: int) -> bytearray:
+        if self._stream is None or self._position != start:
+            self._close_stream()
+            self._stream = self._reader.open_read(self._source.key, range=(start, self._size))
+            self._position = start
+        buffer = bytearray(size)
+        try:
+            got = _read_into(self._stream, memoryview(buffer))
+        except BaseException:
+            self._close_stream()  # a retry reopens the range here
+            raise
+        self._position += got
+        if got != size:
+            self._close_stream()
+            raise PreconditionFailedError(
+                f"read {start + got} bytes of the source; it is shorter than listed ({self._size})",
+                op="get",
+                uri=str(self._source),
+            )
+        return buffer
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                self._stream.close()
+            self._stream = None
 
 
 class _StreamedPiece:
@@ -990,21 +1028,21 @@ class _StreamedPiece:
     error raised while producing the bytes is kept in ``failure``: the HTTP client may wrap it.
     """
 
-    def __init__(self, length: int, make: Callable[[], Iterator[bytes | memoryview]]) -> None:
+    def __init__(self, length: int, make: Callable[[], Iterator[bytes | bytearray | memoryview]]) -> None:
         self._length = length
         self._make = make
-        self._pass: Generator[bytes | memoryview, None, None] | None = None
+        self._pass: Generator[bytes | bytearray | memoryview, None, None] | None = None
         self.failure: Exception | None = None
 
     def __len__(self) -> int:
         return self._length
 
-    def __iter__(self) -> Iterator[bytes | memoryview]:
+    def __iter__(self) -> Iterator[bytes | bytearray | memoryview]:
         self.close()
         self._pass = self._recording()
         return self._pass
 
-    def _recording(self) -> Generator[bytes | memoryview, None, None]:
+    def _recording(self) -> Generator[bytes | bytearray | memoryview, None, None]:
         try:
             yield from self._make()
         except Exception as err:
