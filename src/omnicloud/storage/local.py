@@ -17,6 +17,7 @@ instead of with the digest of what it used to hold.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import mimetypes
 import os
@@ -246,12 +247,15 @@ class LocalStore(ClosesOnExit):
         if start is not None:
             yield from self._walk(*start, prefix, delimiter, _listed_info)
 
-    def list_in_child(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list_in_child(self, prefix: str = "", *, hasher: ContentHasher | None = None) -> Iterator[ObjectInfo]:
         """What ``list(prefix)`` yields, walked by a forked child process while this one works on.
 
         For callers that consume another listing at the same time (a sync
         plan walks both sides): the child's system calls run on another core.
-        Where forking is not safe (see ``_forked``), this is ``list(prefix)``.
+        ``hasher(path, size, metadata)``, called in the child for each file,
+        gives its ``content_digest`` (or None): files read in the child, in
+        the order of the walk, cost this process nothing. Where forking is
+        not safe (see ``_forked``), this is ``list(prefix)``, with no digests.
         """
         from omnicloud.storage._forked import can_fork, forked_batches
 
@@ -263,10 +267,24 @@ class LocalStore(ClosesOnExit):
             return
         make = listed_info
         from_timestamp = datetime.fromtimestamp
-        for batch in forked_batches(lambda: self._walk(*start, prefix, None, _record)):
-            for key, size, etag, mtime, metadata, content_type in batch:
+        if hasher is None:
+            for batch in forked_batches(lambda: self._walk(*start, prefix, None, _record)):
+                for key, size, etag, mtime, metadata, content_type in batch:
+                    yield make(
+                        key, size, etag, from_timestamp(mtime, UTC), metadata or _NO_METADATA, content_type
+                    )
+            return
+        record = functools.partial(_hashed_record, hasher)
+        for batch in forked_batches(lambda: self._walk(*start, prefix, None, record)):
+            for key, size, etag, mtime, metadata, content_type, digest in batch:
                 yield make(
-                    key, size, etag, from_timestamp(mtime, UTC), metadata or _NO_METADATA, content_type
+                    key,
+                    size,
+                    etag,
+                    from_timestamp(mtime, UTC),
+                    metadata or _NO_METADATA,
+                    content_type,
+                    content_digest=digest,
                 )
 
     def _walk_start(self, prefix: str) -> tuple[str, str] | None:
@@ -607,4 +625,23 @@ def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> _Reco
         st.st_mtime,
         dict(metadata) if metadata else None,
         content_type or guessed_type,
+    )
+
+
+ContentHasher = Callable[[str, int, Mapping[str, str]], str | None]
+"""``hasher(path, size, metadata)``: a file's content digest, or None to leave it unread."""
+
+
+def _hashed_record(
+    hasher: ContentHasher, key: str, path: str, st: os.stat_result, guessed_type: str
+) -> tuple[str, int, str, float, dict[str, str] | None, str, str | None]:
+    metadata, content_type = _read_attributes(path, st)
+    return (
+        key,
+        st.st_size,
+        _etag(st.st_mtime_ns, st.st_size),
+        st.st_mtime,
+        dict(metadata) if metadata else None,
+        content_type or guessed_type,
+        hasher(path, st.st_size, metadata or _NO_METADATA),
     )

@@ -30,13 +30,14 @@ from __future__ import annotations
 import mmap
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from blake3 import blake3
 
 from omnicloud.errors import ConfigError
+from omnicloud.storage._types import DIGEST_METADATA_KEY
 
 __all__ = [
     "CHUNK_SIZE",
@@ -49,6 +50,7 @@ __all__ = [
     "hash_chunk",
     "hash_chunks",
     "parse_digest",
+    "small_file_hasher",
 ]
 
 DIGEST_ALGORITHM = "blake3-c8m"
@@ -228,3 +230,36 @@ def digest_file(
         finally:
             view.release()
     return builder.value(size)
+
+
+def small_file_hasher(*, rehash: bool) -> Callable[[str, int, Mapping[str, str]], str | None]:
+    """What a local listing computes as it goes (``LocalStore.list_in_child``'s ``hasher``).
+
+    The digest of each file of one chunk at most that records none (of every
+    one with ``rehash``), read where the tree is walked, one file after
+    another in the walk's order; larger files are left to the caller, which
+    hashes them on several threads. None for a file that cannot be read
+    whole as listed: whoever compares it reads it again and reports why.
+    """
+
+    def content_digest(path: str, size: int, metadata: Mapping[str, str]) -> str | None:
+        if size > CHUNK_SIZE or (not rehash and is_canonical(metadata.get(DIGEST_METADATA_KEY))):
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            data = os.pread(fd, size + 1, 0)  # one byte more: a file that grew is not this one
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if len(data) != size:
+            return None
+        builder = ChunkedDigest()
+        if size:
+            builder.set_chunk(0, hash_chunk(data))
+        return builder.value(size)
+
+    return content_digest

@@ -32,7 +32,14 @@ from omnicloud.transfer._context import (
     listed_without_record,
     local_path,
 )
-from omnicloud.transfer._digest import CHUNK_SIZE, ChunkedDigest, digest_file, hash_chunks, is_canonical
+from omnicloud.transfer._digest import (
+    CHUNK_SIZE,
+    ChunkedDigest,
+    digest_file,
+    hash_chunks,
+    is_canonical,
+    small_file_hasher,
+)
 from omnicloud.transfer._object_copy import copy_object, source_version
 from omnicloud.transfer._options import TransferOptions
 from omnicloud.transfer._plan import (
@@ -589,7 +596,9 @@ def _stat(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
 
 
 def object_digest(ctx: TransferContext, uri: ObjectURI, info: ObjectInfo, *, recompute: bool = False) -> str:
-    """The object's canonical digest: the recorded one, or computed by reading it."""
+    """The object's canonical digest: computed as it was listed, or recorded, or computed by reading it."""
+    if info.content_digest is not None:
+        return info.content_digest
     if not recompute and is_canonical(info.digest):
         assert info.digest is not None
         return info.digest
@@ -671,11 +680,14 @@ def verify(
             filters = Filters(tuple(include), tuple(exclude))
             markers = _file_system_side(source, target)
             # Local trees are walked in child processes, as a sync's plan walks them: their
-            # system calls then keep off this process, whose threads are busy hashing.
+            # system calls then keep off this process, whose threads are busy hashing. Their
+            # small files are hashed there too, each tree read in its own order (see
+            # small_file_hasher): uncached, that reads 100,000 pairs in half the time.
             walk = {"skip_markers": markers, "in_child": True}
+            hasher = small_file_hasher(rehash=recompute)
             pairs = pair_listings(
-                list_relative(as_lister(ctx.store(source)), source.key, filters, **walk),
-                list_relative(as_lister(ctx.store(target)), target.key, filters, **walk),
+                list_relative(as_lister(ctx.store(source)), source.key, filters, **walk, hasher=hasher),
+                list_relative(as_lister(ctx.store(target)), target.key, filters, **walk, hasher=hasher),
             )
             local = (local_path(source) is not None, local_path(target) is not None)
             stores = (ctx.store(source), ctx.store(target))
@@ -720,6 +732,8 @@ def _reads(src: ObjectInfo | None, dst: ObjectInfo | None, recompute: bool) -> t
         return None, None
 
     def read(info: ObjectInfo) -> int | None:
+        if info.content_digest is not None:  # hashed as it was listed
+            return None
         return info.size if recompute or not is_canonical(info.digest) else None
 
     return read(src), read(dst)

@@ -35,12 +35,15 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from omnicloud.errors import NotFoundError, OmniCloudError
 from omnicloud.storage import Lister, ObjectInfo
-from omnicloud.transfer._digest import is_canonical
+from omnicloud.transfer._digest import is_canonical, small_file_hasher
 from omnicloud.transfer._results import Action
+
+if TYPE_CHECKING:
+    from omnicloud.storage.local import ContentHasher
 
 __all__ = ["Filters", "PlannedAction", "compare", "list_relative", "pair_listings", "plan_actions"]
 
@@ -125,11 +128,13 @@ def list_relative(
     top_level_only: bool = False,
     in_child: bool = False,
     skip_markers: bool = False,
+    hasher: ContentHasher | None = None,
 ) -> Iterator[tuple[str, ObjectInfo]]:
     """Objects below ``prefix`` as ``(relative key, info)``; only the first level with ``top_level_only``.
 
     ``in_child`` asks a store that can walk a listing in another process
-    (``list_in_child``: local trees, bound by system calls) to do so.
+    (``list_in_child``: local trees, bound by system calls) to do so, and
+    ``hasher`` to compute content digests there as it walks (see ``small_file_hasher``).
     ``skip_markers`` leaves out folder markers (empty objects whose key ends
     in ``/``, as consoles make them), which a file system holds as directories.
     """
@@ -137,7 +142,7 @@ def list_relative(
     allows = filters.allows if filters.include or filters.exclude else None
     in_other_process = getattr(lister, "list_in_child", None) if in_child and not top_level_only else None
     listing = (
-        in_other_process(prefix)
+        in_other_process(prefix, hasher=hasher)
         if in_other_process is not None
         else lister.list(prefix, delimiter="/" if top_level_only else None)
     )
@@ -176,9 +181,13 @@ def plan_actions(
     # Each side is walked in another process where it can be (local trees):
     # their system calls then run beside each other and beside the merge.
     walk = {"top_level_only": top_level_only, "in_child": True, "skip_markers": skip_markers}
-    src_iter = list_relative(source, source_prefix, filters, **walk)
+    # With ``checksum``, small local files are hashed there too, unless they record a digest.
+    hasher = small_file_hasher(rehash=False) if checksum else None
+    src_iter = list_relative(source, source_prefix, filters, **walk, hasher=hasher)
     dst_iter: Iterable[tuple[str, ObjectInfo]] = (
-        list_relative(destination, destination_prefix, filters, **walk) if destination is not None else ()
+        list_relative(destination, destination_prefix, filters, **walk, hasher=hasher)
+        if destination is not None
+        else ()
     )
     actions = _merge(src_iter, iter(dst_iter), mode=mode, checksum=checksum, delete=delete)
     if not refuse_empty_source:

@@ -130,7 +130,12 @@ class JsonLinesProgress:
 
 
 class RichProgress:
-    """One bar of bytes with rate and ETA, and the object count beside it, on stderr."""
+    """One bar of bytes with rate and ETA, and the object count beside it, on stderr.
+
+    The bar (and the thread that redraws it) starts at the first event, not
+    before: local trees are walked in forked children, and a process forks
+    only while it has one thread (see ``omnicloud.storage._forked``).
+    """
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -153,21 +158,34 @@ class RichProgress:
         )
         self._totals = _Totals()
         self._task = self._bar.add_task(self._describe(), total=0)
-        self._bar.start()
+        self._started = False
+        self._closed = False
+
+    def _start(self) -> None:
+        with self._totals.lock:
+            if not self._started and not self._closed:
+                self._started = True
+                self._bar.start()
 
     def _describe(self) -> str:
         return f"{self._totals.done_objects}/{self._totals.total_objects} objects"
 
     def planned(self, objects: int, nbytes: int) -> None:
+        if not self._started:
+            self._start()
         with self._totals.lock:
             self._totals.total_objects += objects
             self._totals.total_bytes += nbytes
             self._bar.update(self._task, total=self._totals.total_bytes, description=self._describe())
 
     def advance(self, nbytes: int) -> None:
+        if not self._started:
+            self._start()
         self._bar.advance(self._task, nbytes)
 
     def object_done(self, result: ObjectResult) -> None:
+        if not self._started:
+            self._start()
         with self._totals.lock:
             self._totals.done_objects += 1
             self._bar.update(self._task, description=self._describe())
@@ -175,7 +193,10 @@ class RichProgress:
             self._bar.console.print(f"failed {result.destination}: {result.error}", markup=False)
 
     def close(self) -> None:
-        self._bar.stop()
+        with self._totals.lock:
+            self._closed = True
+            if self._started:
+                self._bar.stop()
 
 
 def choose_progress(*, json_lines: bool, quiet: bool = False) -> Progress:

@@ -6,6 +6,7 @@ import errno
 import mimetypes
 import os
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -337,3 +338,27 @@ def test_when_fork_fails_the_listing_is_walked_here(
 
     monkeypatch.setattr(os, "fork", no_processes_left)
     assert list(store.list_in_child("t/")) == expected
+
+
+@pytest.mark.usefixtures("forks")
+def test_a_hasher_runs_in_the_child_and_its_digests_come_back_with_the_listing(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    _tree(store, tmp_path)
+    calls: list[str] = []  # appended to in the child's memory, not this one's
+
+    def hasher(path: str, size: int, metadata: Mapping[str, str]) -> str | None:
+        calls.append(path)
+        return None if path.endswith(".csv") else f"{size}:{os.path.basename(path)}"
+
+    walked = list(store.list_in_child("t/", hasher=hasher))
+
+    assert calls == []
+    digests = {info.key: info.content_digest for info in walked}
+    assert digests["t/a.csv"] is None
+    assert digests["t/b/deep/c.bin"] == "10:c.bin"
+    assert digests["t/many/f00009"] == "2:f00009"
+    # Otherwise the same listing, and without a hasher no content digests at all.
+    plain = list(store.list("t/"))
+    assert [i.key for i in walked] == [i.key for i in plain]
+    assert all(i.content_digest is None for i in store.list_in_child("t/"))

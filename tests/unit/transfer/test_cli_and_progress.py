@@ -346,3 +346,25 @@ def test_progress_is_quiet_in_ci_and_when_not_on_a_terminal(monkeypatch: pytest.
     monkeypatch.delenv("CI")
     assert isinstance(choose_progress(json_lines=False), NullProgress)  # pytest's stderr is not a TTY
     assert isinstance(choose_progress(json_lines=True), JsonLinesProgress)
+
+
+def test_the_rich_bar_starts_its_thread_at_the_first_event_so_listings_can_fork_before() -> None:
+    import threading
+
+    from omnicloud.transfer._progress import RichProgress
+
+    before = threading.active_count()
+    bar = RichProgress()
+    try:
+        assert threading.active_count() == before  # a local listing started now may still fork
+        bar.planned(1, 10)
+        assert threading.active_count() == before + 1  # the bar redraws on its own thread
+        bar.advance(10)
+        bar.object_done(ObjectResult("a", "b", "copy", "copied", 10))
+    finally:
+        bar.close()
+    assert threading.active_count() == before
+    unused = RichProgress()
+    unused.close()  # never started: nothing to stop
+    unused.planned(1, 1)  # an event after close starts nothing
+    assert threading.active_count() == before

@@ -18,6 +18,7 @@ from omnicloud.transfer._digest import (
     digest_stream,
     hash_chunks,
     parse_digest,
+    small_file_hasher,
 )
 
 from .faulty_store import payload
@@ -115,3 +116,22 @@ def test_ranges_must_start_on_a_chunk_boundary() -> None:
 )
 def test_parse_digest_splits_algorithm_and_lowercase_hex(text: str, parsed: tuple[str, str] | None) -> None:
     assert parse_digest(text) == parsed
+
+
+def test_the_listing_hasher_hashes_small_files_that_record_no_digest(tmp_path: Path) -> None:
+    small, empty, big = tmp_path / "small", tmp_path / "empty", tmp_path / "big"
+    small.write_bytes(b"small")
+    empty.write_bytes(b"")
+    big.write_bytes(payload(CHUNK_SIZE + 1))
+    recorded = {"omnicloud_digest": digest_bytes(b"other")}
+    hasher, rehasher = small_file_hasher(rehash=False), small_file_hasher(rehash=True)
+
+    assert hasher(str(small), 5, {}) == digest_bytes(b"small")
+    assert hasher(str(empty), 0, {}) == digest_bytes(b"")
+    assert hasher(str(big), CHUNK_SIZE + 1, {}) is None  # left to the caller's threads
+    assert hasher(str(small), 5, recorded) is None  # the recorded digest is compared instead
+    assert rehasher(str(small), 5, recorded) == digest_bytes(b"small")
+    # A file that is gone, or no longer the size listed, is left for the caller to read and report.
+    assert hasher(str(tmp_path / "gone"), 5, {}) is None
+    assert hasher(str(small), 4, {}) is None
+    assert hasher(str(small), 6, {}) is None

@@ -277,3 +277,67 @@ def test_a_whole_object_download_keeps_the_date_and_checks_the_digest_like_any_c
     assert open_store(target).stat(target.key).metadata["owner"] == "ana"  # type: ignore[attr-defined]
     assert not bad.ok and bad.error is not None and "digest mismatch" in bad.error
     assert sorted(p.name for p in to.iterdir()) == ["big"]
+
+
+@pytest.fixture
+def opened_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files this process opens; listings fork even if an earlier test left a thread behind."""
+    import os
+    import sys
+
+    from omnicloud.storage import _forked
+
+    if sys.platform != "linux":
+        pytest.skip("listings are walked in a child on Linux only")
+    monkeypatch.setattr(_forked, "can_fork", lambda: True)
+    opened: list[str] = []  # a forked child appends to its own copy
+    real_open = os.open
+
+    def recording_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        opened.append(os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    return opened
+
+
+def _trees(tmp_path: Path) -> None:
+    for side in ("a", "b"):
+        (tmp_path / side / "d").mkdir(parents=True)
+        for i in range(5):
+            (tmp_path / side / "d" / f"f{i}").write_bytes(b"same %d" % i)
+        (tmp_path / side / "big").write_bytes(payload(MiB * 9))  # over one chunk
+    (tmp_path / "b" / "d" / "f3").write_bytes(b"diff 3")  # same size, other bytes
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_verify_hashes_small_local_files_where_each_tree_is_walked(
+    tmp_path: Path, opened_here: list[str], recompute: bool
+) -> None:
+    _trees(tmp_path)
+
+    report = verify(tmp_path / "a", tmp_path / "b", recompute=recompute)
+
+    assert (report.matched, report.recomputed) == (5, 6)
+    [bad] = report.mismatched
+    assert (bad.key, bad.source_digest, bad.destination_digest) == (
+        "d/f3",
+        digest_bytes(b"same 3"),
+        digest_bytes(b"diff 3"),
+    )
+    # This process read only the large files; the small ones were read in the listings' children.
+    assert sorted(Path(p).name for p in opened_here if p.startswith(str(tmp_path))) == ["big", "big"]
+
+
+def test_a_checksum_sync_hashes_small_local_files_where_each_tree_is_walked(
+    tmp_path: Path, opened_here: list[str]
+) -> None:
+    _trees(tmp_path)
+
+    summary = sync(tmp_path / "a", tmp_path / "b", checksum=True, options=TransferOptions(journal=False))
+
+    assert (summary.copied, summary.skipped) == (1, 5)
+    assert (tmp_path / "b" / "d" / "f3").read_bytes() == b"same 3"
+    # Whatever the copy of f3 opened, the files that matched were read in the listings' children.
+    compared_here = {Path(p).name for p in opened_here if p.startswith(str(tmp_path))}
+    assert compared_here.isdisjoint({"f0", "f1", "f2", "f4"}), compared_here
