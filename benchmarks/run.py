@@ -3,7 +3,7 @@
     python benchmarks/run.py            # the default set (~9 minutes on 2 cores)
     python benchmarks/run.py --quick    # smaller sizes and counts (~5 minutes)
     python benchmarks/run.py --full     # the issue's full sizes (~40 minutes)
-    python benchmarks/run.py --only local,emulators,small,dry-run
+    python benchmarks/run.py --only local,emulators,small,dry-run,check
 
 Every measurement runs the tool in its own process under ``/usr/bin/time``
 (wall time and peak RSS of that process), tools interleaved run by run, and
@@ -467,7 +467,8 @@ def small_objects(work: Path, clouds: dict[str, Cloud], count: int, results: lis
             _reset(cloud)
 
 
-def dry_run(work: Path, count: int, results: list[Result]) -> None:
+def _identical_trees(work: Path, count: int) -> tuple[Path, Path]:
+    """Two trees of ``count`` 64-byte files in 100 directories, the second a ``cp -a`` of the first."""
     src, dst = work / f"tree-{count}-a", work / f"tree-{count}-b"
     if not (src.exists() and dst.exists()):
         shutil.rmtree(src, ignore_errors=True)
@@ -477,6 +478,11 @@ def dry_run(work: Path, count: int, results: list[Result]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"x" * 64)
         subprocess.run(["cp", "-a", str(src), str(dst)], check=True)
+    return src, dst
+
+
+def dry_run(work: Path, count: int, results: list[Result]) -> None:
+    src, dst = _identical_trees(work, count)
     case = f"sync --dry-run, two identical {count:,}-object local trees"
     tools = {
         "omnicloud sync --dry-run (CLI)": [*CLI, "sync", str(src), str(dst), "--dry-run", "--json"],
@@ -496,6 +502,38 @@ def dry_run(work: Path, count: int, results: list[Result]) -> None:
     entry.samples.append(measure([*PEERS, "omnicloud-memory-dry-run", str(count)], inner=True))
     entry.note = "in one process: the trees are built first; the time is the dry run alone"
     results.append(entry)
+
+
+def _drop_page_cache() -> bool:
+    """Empty the page cache (root only), so that the next tool reads the disk; whether it could."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def tree_check(work: Path, count: int, results: list[Result]) -> None:
+    """``verify`` against ``rclone check``: each reads and hashes every file of two identical trees."""
+    src, dst = _identical_trees(work, count)
+    case = f"compare two identical {count:,}-object local trees by content"
+    tools = {"omnicloud verify (CLI)": [*CLI, "verify", str(src), str(dst), "-q"]}
+    if have("rclone"):
+        tools["rclone check"] = ["rclone", "check", str(src), str(dst), "-q"]
+    else:
+        results.append(Result("check", case, "rclone check", skipped="rclone is not installed"))
+    entries = {tool: Result("check", case, tool, objects=count) for tool in tools}
+    # rclone drops what it reads from the page cache, so a run after it reads the disk: every run
+    # starts from an empty cache where that can be arranged (as root), else each takes what it finds.
+    cold = True
+    for _ in range(2):
+        for tool, cmd in tools.items():
+            cold = _drop_page_cache() and cold
+            entries[tool].samples.append(measure(cmd))
+    for entry in entries.values():
+        entry.note = "(page cache dropped before each run)" if cold else "(page cache as each run found it)"
+        results.append(entry)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -541,6 +579,7 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         ("emulators", "## 2. Large objects on the emulators (target: >= the best peer)"),
         ("small", "## 3. Many small objects (target: >= 1.5x rclone)"),
         ("dry-run", "## 4. Planning a sync of 100,000 objects"),
+        ("check", "## 5. Comparing two trees by content (no target in the issue)"),
     ]
     for key, title in sections:
         rows = [r for r in results if r.section == key]
@@ -583,7 +622,7 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
     lines += [
         "Ratios are the reference's time divided by the tool's (above 1 means faster than the reference).",
         "References: `cp` for local copies, the fastest peer for emulator transfers, rclone for small "
-        "objects and dry runs.",
+        "objects, dry runs and tree comparisons.",
         "",
     ]
     path.write_text("\n".join(lines) + _hand_written(path), encoding="utf-8")
@@ -686,7 +725,7 @@ def _reference(section: str, group: list[Result]) -> Result | None:
     done = [r for r in group if not r.skipped and r.samples]
     if section == "local":
         return next((r for r in done if r.tool == "cp"), None)
-    if section in ("small", "dry-run"):
+    if section in ("small", "dry-run", "check"):
         return next((r for r in done if r.tool.startswith("rclone")), None)
     peers = [r for r in done if not r.tool.startswith("omnicloud")]
     return min(peers, key=lambda r: r.seconds) if peers else None
@@ -702,7 +741,9 @@ def main() -> None:
         action="store_true",
         help="the issue's full sizes: 1 GiB on moto and Azurite, 10,000 small objects (~40 minutes)",
     )
-    parser.add_argument("--only", default="local,emulators,small,dry-run", help="comma-separated sections")
+    parser.add_argument(
+        "--only", default="local,emulators,small,dry-run,check", help="comma-separated sections"
+    )
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument(
@@ -782,6 +823,10 @@ def main() -> None:
         if "dry-run" in sections:
             print("dry runs ...", flush=True)
             dry_run(work, 10_000 if quick else 100_000, results)
+            report()
+        if "check" in sections:
+            print("tree comparisons ...", flush=True)
+            tree_check(work, 10_000 if quick else 100_000, results)
     finally:
         elapsed = report()
         if args.work is None:
