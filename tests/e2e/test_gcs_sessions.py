@@ -6,6 +6,8 @@ loses a response or changes a source.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import uuid
 from dataclasses import replace
@@ -25,7 +27,7 @@ from omnicloud.storage import Admin, open_store
 from omnicloud.storage.gcs import GCSStore
 from omnicloud.storage.local import LocalStore
 from omnicloud.storage.s3 import S3Store
-from omnicloud.transfer import Journal, TransferOptions, copy, sync
+from omnicloud.transfer import Journal, JsonLinesProgress, TransferOptions, copy, sync
 from omnicloud.transfer._digest import digest_bytes
 from omnicloud.transfer._limits import MemoryBudget
 
@@ -306,3 +308,30 @@ def test_a_cloud_source_is_read_in_one_ranged_request_for_all_its_pieces(
     assert starts == [n * 8 * MiB for n in range(6)]
     assert opened == [(0, SIZE)]
     assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]
+
+
+def test_a_rerun_hashes_what_the_service_holds_beyond_the_journal_and_sends_the_rest(
+    bucket: str, source: tuple[Path, bytes], options: TransferOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = source
+
+    def stop_before_journaling_the_third(n: int, start: int) -> None:
+        if n == 3:
+            raise OmniCloudError("killed", op="put")
+
+    _sends(monkeypatch, stop_before_journaling_the_third)
+    with pytest.raises(OmniCloudError, match="killed"):
+        copy(path, f"{bucket}/big.bin", options=options)
+    assert Journal(options.journal_path()).counts()["pieces"] == 2  # type: ignore[arg-type]
+
+    starts = _sends(monkeypatch)
+    out = io.StringIO()
+    summary = copy(path, f"{bucket}/big.bin", options=options, progress=JsonLinesProgress(out))
+
+    # The third piece was held, not journaled: read and hashed again, not sent again.
+    assert starts == [n * 8 * MiB for n in range(3, 6)]
+    assert summary.results[0].resumed_parts == 2
+    assert open_store(bucket).get("big.bin") == data  # type: ignore[attr-defined]
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    final = [r for r in records if r["type"] == "progress"][-1]
+    assert final["bytes"] == SIZE  # held, journaled and sent bytes alike

@@ -705,11 +705,12 @@ class _ObjectCopy:
                         self._check_before_publishing(
                             digest, expected, discard, "the pieces read", "the upload was cancelled"
                         )
+                    if chunk_end > counted:  # bytes the service already holds count too, though unsent
+                        count_in = ctx.moved if chunk_end > sent_from else ctx.progress.advance
+                        count_in(chunk_end - max(counted, chunk_start))
+                        counted = chunk_end
                     if chunk_end <= sent_from:
                         continue
-                    if chunk_end > counted:
-                        ctx.moved(chunk_end - max(counted, chunk_start))
-                        counted = chunk_end
                     yield memoryview(data)[sent_from - chunk_start :] if sent_from > chunk_start else data
                 finally:
                     ctx.budget.release(len(data))
@@ -985,9 +986,8 @@ class _ChunkFeed:
         size = min(CHUNK_SIZE, self._size - start)
         self._ctx.budget.acquire(size)
         try:
-            return self._ctx.call(
-                functools.partial(self._read_at, start, size), f"{self._source} bytes {start}-{start + size}"
-            )
+            # Not retried here: a failure stops the request, whose retry reads from where it resumes.
+            return self._read_at(start, size)
         except BaseException:
             self._ctx.budget.release(size)
             raise
