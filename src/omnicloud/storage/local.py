@@ -635,13 +635,6 @@ ContentHasher = Callable[[str, int, Mapping[str, str]], str | None]
 def _hashed_record(
     hasher: ContentHasher, key: str, path: str, st: os.stat_result, guessed_type: str
 ) -> tuple[str, int, str, float, dict[str, str] | None, str, str | None]:
-    metadata, content_type = _read_attributes(path, st)
-    return (
-        key,
-        st.st_size,
-        _etag(st.st_mtime_ns, st.st_size),
-        st.st_mtime,
-        dict(metadata) if metadata else None,
-        content_type or guessed_type,
-        hasher(path, st.st_size, metadata or _NO_METADATA),
-    )
+    """``_record`` and, last, what ``hasher`` makes of the file."""
+    record = _record(key, path, st, guessed_type)
+    return (*record, hasher(path, st.st_size, record[4] or _NO_METADATA))

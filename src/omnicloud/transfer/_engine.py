@@ -732,8 +732,7 @@ def _reads(src: ObjectInfo | None, dst: ObjectInfo | None, recompute: bool) -> t
         return None, None
 
     def read(info: ObjectInfo) -> int | None:
-        if info.content_digest is not None:  # hashed as it was listed
-            return None
+        # A side hashed as it was listed (``content_digest``) counts too: it was read, elsewhere.
         return info.size if recompute or not is_canonical(info.digest) else None
 
     return read(src), read(dst)
@@ -799,6 +798,9 @@ def _verify_pair(
         recomputed = recompute or not (is_canonical(src.digest) and is_canonical(dst.digest))
         src_digest = object_digest(ctx, src_uri, src, recompute=recompute)
         dst_digest = object_digest(ctx, dst_uri, dst, recompute=recompute)
+        for side in (src, dst):
+            if side.content_digest is not None:  # read and hashed by the listing: its bytes count here
+                ctx.progress.advance(side.size)
         status: VerifyStatus = "ok" if src_digest == dst_digest else "mismatch"
         entry = VerifyEntry(relative, status, src_digest, dst_digest, recomputed)
     known = src if src is not None else dst

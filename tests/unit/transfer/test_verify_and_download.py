@@ -316,9 +316,13 @@ def test_verify_hashes_small_local_files_where_each_tree_is_walked(
 ) -> None:
     _trees(tmp_path)
 
-    report = verify(tmp_path / "a", tmp_path / "b", recompute=recompute)
+    out = io.StringIO()
+    report = verify(tmp_path / "a", tmp_path / "b", recompute=recompute, progress=JsonLinesProgress(out))
 
     assert (report.matched, report.recomputed) == (5, 6)
+    # Every byte hashed counts, wherever it was read.
+    final = [r for r in _records(out) if r["type"] == "progress"][-1]
+    assert final["bytes"] == final["total_bytes"] == 2 * (5 * 6 + 9 * MiB)
     [bad] = report.mismatched
     assert (bad.key, bad.source_digest, bad.destination_digest) == (
         "d/f3",
