@@ -16,6 +16,7 @@ survives the process being killed at any point.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -97,11 +98,21 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Owner-only: it holds GCS upload session URLs, which are bearer secrets. SQLite gives
             # its -wal and -shm files the same mode.
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                # One opener at a time: switching to WAL and creating the tables take SQLite's
+                # write lock, and two connections doing so at once can get "database is locked"
+                # at once, whatever the busy timeout (seen with Dask tasks sharing a journal).
+                # flock is not the POSIX lock SQLite takes on the same file: they do not meet.
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._db = sqlite3.connect(
+                    self.path, timeout=30, check_same_thread=False, isolation_level=None
+                )
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+            finally:
+                os.close(fd)  # and with it the flock
         except (OSError, sqlite3.Error) as err:
             raise OmniCloudError(
                 f"cannot open the transfer journal: {err}",

@@ -353,18 +353,24 @@ def test_the_rich_bar_starts_its_thread_at_the_first_event_so_listings_can_fork_
 
     from omnicloud.transfer._progress import RichProgress
 
-    before = threading.active_count()
+    before = set(threading.enumerate())  # other tests' idle threads may end meanwhile: only new ones count
+
+    def started() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t not in before}
+
     bar = RichProgress()
     try:
-        assert threading.active_count() == before  # a local listing started now may still fork
+        assert started() == set()  # a local listing started now may still fork
         bar.planned(1, 10)
-        assert threading.active_count() == before + 1  # the bar redraws on its own thread
+        assert len(started()) == 1  # the bar redraws on its own thread
         bar.advance(10)
         bar.object_done(ObjectResult("a", "b", "copy", "copied", 10))
     finally:
         bar.close()
-    assert threading.active_count() == before
+    for thread in started():  # Rich tells its thread to stop and does not wait for it
+        thread.join(timeout=5)
+    assert started() == set()
     unused = RichProgress()
     unused.close()  # never started: nothing to stop
     unused.planned(1, 1)  # an event after close starts nothing
-    assert threading.active_count() == before
+    assert started() == set()
