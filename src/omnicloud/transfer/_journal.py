@@ -96,15 +96,18 @@ class Journal:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Owner-only: it holds GCS upload session URLs, which are bearer secrets. SQLite gives
-            # its -wal and -shm files the same mode.
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            # One opener at a time, by a lock on a file of its own: switching to WAL and creating
+            # the tables take SQLite's write lock, and two connections doing so at once can get
+            # "database is locked" at once, whatever the busy timeout (seen with Dask tasks sharing
+            # a journal). Not a lock on the journal itself: closing any descriptor of that file
+            # would drop the POSIX locks SQLite holds on it in this process.
+            lock = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                # One opener at a time: switching to WAL and creating the tables take SQLite's
-                # write lock, and two connections doing so at once can get "database is locked"
-                # at once, whatever the busy timeout (seen with Dask tasks sharing a journal).
-                # flock is not the POSIX lock SQLite takes on the same file: they do not meet.
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not self.path.exists():
+                    # Owner-only: it holds GCS upload session URLs, which are bearer secrets.
+                    # SQLite gives its -wal and -shm files the same mode.
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
                 self._db = sqlite3.connect(
                     self.path, timeout=30, check_same_thread=False, isolation_level=None
                 )
@@ -112,7 +115,7 @@ class Journal:
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(_SCHEMA)
             finally:
-                os.close(fd)  # and with it the flock
+                os.close(lock)
         except (OSError, sqlite3.Error) as err:
             raise OmniCloudError(
                 f"cannot open the transfer journal: {err}",

@@ -551,4 +551,6 @@ def test_the_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
         )
         # While it is open: SQLite's -wal and -shm files hold the same rows.
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in path.parent.iterdir()}
-    assert modes == dict.fromkeys(("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm"), "0o600")
+    # The empty .lock file orders openers (see Journal); it is owner-only as well.
+    names = ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm", "journal.sqlite.lock")
+    assert modes == dict.fromkeys(names, "0o600")

@@ -12,7 +12,7 @@ from omnicloud.transfer import Journal
 
 def test_openers_of_one_journal_set_it_up_one_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    fd = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)  # another opener is setting it up
     opened = threading.Event()
 
