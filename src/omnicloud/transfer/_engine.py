@@ -401,6 +401,8 @@ def apply_plan(
             summary.add(result)
         if result.outcome != "skipped":
             ctx.progress.object_done(result)
+        else:  # planned as a copy, found unchanged in the end (by journal, date or checksum)
+            ctx.progress.planned(-1, -result.size)
 
     def run(action: PlannedAction) -> ObjectResult:
         dst_uri = target.join(action.relative)
@@ -423,10 +425,13 @@ def apply_plan(
             # Recorded digests that S3 and OCI listings leave out are stat'ed, not read.
             src_record, dst_record = stated or info, action.destination
             if listed_without_record(src_store, src_record):
-                src_record = stated = _recorded(ctx, src_uri)  # the copy starts from the whole record
+                src_record = stated = _recorded(ctx, src_uri, count=False)  # the copy starts from it
             if listed_without_record(dst_store, dst_record):
-                dst_record = _recorded(ctx, dst_uri)
-            if object_digest(ctx, src_uri, src_record) == object_digest(ctx, dst_uri, dst_record):
+                dst_record = _recorded(ctx, dst_uri, count=False)
+            same = object_digest(ctx, src_uri, src_record, count=False) == object_digest(
+                ctx, dst_uri, dst_record, count=False
+            )
+            if same:
                 return ObjectResult(
                     str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="checksum"
                 )
@@ -484,7 +489,9 @@ def apply_plan(
             return None
         try:
             src_uri, dst_uri = source.join(action.relative), target.join(action.relative)
-            return object_digest(ctx, src_uri, src) == object_digest(ctx, dst_uri, dst)
+            return object_digest(ctx, src_uri, src, count=False) == object_digest(
+                ctx, dst_uri, dst, count=False
+            )
         except OmniCloudError:
             return None  # run meets it again, and reports it as this object's failure
 
@@ -595,17 +602,24 @@ def _stat(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
     return ctx.call(lambda: stat_store.stat(uri.key), str(uri))
 
 
-def object_digest(ctx: TransferContext, uri: ObjectURI, info: ObjectInfo, *, recompute: bool = False) -> str:
-    """The object's canonical digest: computed as it was listed, or recorded, or computed by reading it."""
+def object_digest(
+    ctx: TransferContext, uri: ObjectURI, info: ObjectInfo, *, recompute: bool = False, count: bool = True
+) -> str:
+    """The object's canonical digest: computed as it was listed, or recorded, or computed by reading it.
+
+    ``count`` reports the bytes read to the progress (``verify``'s, whose bytes are what it hashes;
+    a sync's bytes are what it copies).
+    """
     if info.content_digest is not None:
         return info.content_digest
     if not recompute and is_canonical(info.digest):
         assert info.digest is not None
         return info.digest
-    return _compute_digest(ctx, uri, info.size)
+    return _compute_digest(ctx, uri, info.size, count=count)
 
 
-def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
+def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int, *, count: bool = True) -> str:
+    advance = ctx.progress.advance if count else None
     path = local_path(uri)
     if path is not None:  # read here, not through the store (a tree of small files hashes many)
         try:
@@ -613,9 +627,7 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
         except OSError as err:
             raise NotFoundError(f"cannot read: {err.strerror}", op="verify", uri=str(uri)) from err
         try:
-            return digest_file(
-                fd, os.fstat(fd).st_size, workers=ctx.options.hash_workers, hashed=ctx.progress.advance
-            )
+            return digest_file(fd, os.fstat(fd).st_size, workers=ctx.options.hash_workers, hashed=advance)
         finally:
             os.close(fd)
     reader = as_reader(ctx.store(uri))
@@ -623,7 +635,8 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
         data = ctx.call(lambda: reader.get(uri.key), str(uri))
         builder = ChunkedDigest()
         builder.set_chunks_from(0, hash_chunks(data))
-        ctx.progress.advance(len(data))
+        if advance is not None:
+            advance(len(data))
         return builder.value(len(data))
     builder = ChunkedDigest()
     step = max(ctx.options.part_size, CHUNK_SIZE)
@@ -634,7 +647,8 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
         try:
             data = ctx.call(lambda: reader.get(uri.key, range=(start, end)), f"{uri} bytes {start}-{end}")
             builder.set_chunks_from(start, hash_chunks(data))
-            ctx.progress.advance(len(data))
+            if advance is not None:
+                advance(len(data))
         finally:
             ctx.budget.release(end - start)
 
@@ -744,11 +758,12 @@ def _unlisted(read: int | None, info: ObjectInfo | None, store: Store, recompute
     return read is not None and info is not None and not recompute and listed_without_record(store, info)
 
 
-def _recorded(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
+def _recorded(ctx: TransferContext, uri: ObjectURI, *, count: bool = True) -> ObjectInfo:
     """The record of an object its listing left out (S3, OCI), from a stat, so that a recorded
-    digest is compared, not read; the bytes of one that records none join the progress's total."""
+    digest is compared, not read; with ``count``, the bytes of one that records none join the
+    progress's total (see ``object_digest``)."""
     stated = _stat(ctx, uri)
-    if not is_canonical(stated.digest):
+    if count and not is_canonical(stated.digest):
         ctx.progress.planned(0, stated.size)
     return stated
 

@@ -327,3 +327,30 @@ def test_recorded_dates_still_let_an_edit_on_either_side_through(
         (f"file://{tree}/replaced.txt", "newer")
     ]
     assert (tree / "replaced.txt").read_bytes() == b"v3"
+
+
+def test_a_checksum_sync_counts_the_bytes_it_copies_not_those_it_hashes(tmp_path: Path) -> None:
+    import io
+
+    from omnicloud.transfer import JsonLinesProgress
+
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "same").write_bytes(payload(9 * MiB))  # over a chunk: hashed here, not listed
+    (tmp_path / "a" / "changed").write_bytes(payload(9 * MiB, seed=1))
+    (tmp_path / "b" / "changed").write_bytes(payload(9 * MiB, seed=2))
+    out = io.StringIO()
+
+    summary = sync(
+        tmp_path / "a",
+        tmp_path / "b",
+        checksum=True,
+        options=TransferOptions(journal=False),
+        progress=JsonLinesProgress(out, interval=3600),
+    )
+
+    assert (summary.copied, summary.skipped, summary.bytes) == (1, 1, 9 * MiB)
+    final = [json.loads(line) for line in out.getvalue().splitlines() if '"progress"' in line][-1]
+    # The pair found the same is no longer planned; 36 MiB were hashed, 9 MiB copied.
+    assert (final["bytes"], final["total_bytes"]) == (9 * MiB, 9 * MiB)
+    assert (final["objects"], final["total_objects"]) == (1, 1)
