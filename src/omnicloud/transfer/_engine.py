@@ -180,12 +180,17 @@ def copy(
                 summary.add(ObjectResult(str(source), str(target), "copy", "planned", info.size))
                 summary.estimated_cost = estimate_cost(source, target, info.size, 1)
             else:
-                ctx.progress.planned(1, 0)
+
+                def copy_it() -> ObjectResult:
+                    info = _stat(ctx, source)
+                    ctx.progress.planned(1, info.size)  # a bar with the size to go, and its ETA
+                    return copy_object(ctx, source, target, info, stated=True)
+
                 try:
-                    result = _run_interruptible(ctx, lambda: copy_object(ctx, source, target))
+                    result = _run_interruptible(ctx, copy_it)
+                    ctx.progress.object_done(result)
                 finally:
                     ctx.progress.close()
-                ctx.progress.object_done(result)
                 summary.add(result)
             summary.elapsed = time.monotonic() - started
         _write_manifest(manifest, "copy", source, target, summary)

@@ -374,3 +374,15 @@ def test_the_rich_bar_starts_its_thread_at_the_first_event_so_listings_can_fork_
     unused.close()  # never started: nothing to stop
     unused.planned(1, 1)  # an event after close starts nothing
     assert started() == set()
+
+
+def test_one_object_copy_plans_its_size_and_counts_the_object_before_the_bar_closes(tmp_path: Path) -> None:
+    from omnicloud.transfer import copy
+
+    (tmp_path / "f").write_bytes(b"x" * 1000)
+    out = io.StringIO()
+    copy(tmp_path / "f", tmp_path / "g", progress=JsonLinesProgress(out, interval=3600))
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert records[-1]["type"] == "progress"  # the last word is the closing progress record
+    assert (records[-1]["bytes"], records[-1]["total_bytes"]) == (1000, 1000)
+    assert (records[-1]["objects"], records[-1]["total_objects"]) == (1, 1)
