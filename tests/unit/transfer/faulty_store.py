@@ -8,12 +8,14 @@ see which parts were (re)sent and exercise retries, without mocking the engine.
 from __future__ import annotations
 
 import io
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from omnicloud.storage import ObjectInfo, PartInfo, Store, open_store
 from omnicloud.storage.memory import MemoryNamespace, MemoryStore
+from omnicloud.transfer import JsonLinesProgress, ObjectResult
 from omnicloud.uri import ObjectURI
 
 MiB = 1024 * 1024
@@ -179,3 +181,15 @@ def payload(size: int, seed: int = 0) -> bytes:
     for offset in range(0, size, 4096):
         data[offset : offset + 8] = (offset // 4096 + seed * 1_000_003).to_bytes(8, "little")
     return bytes(data)
+
+
+class ThreadsSeen(JsonLinesProgress):
+    """Which thread reported each object (a progress's events come from the thread that did the work)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO())
+        self.threads: dict[str, str] = {}
+
+    def object_done(self, result: ObjectResult) -> None:
+        self.threads[result.destination.rsplit("/", 1)[1]] = threading.current_thread().name
+        super().object_done(result)

@@ -14,7 +14,7 @@ from omnicloud.storage.local import LocalStore
 from omnicloud.transfer import Journal, TransferOptions, copy, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 
-from .faulty_store import MiB, World, payload
+from .faulty_store import MiB, ThreadsSeen, World, payload
 
 
 def _fill(world: World, bucket: str, objects: dict[str, bytes]) -> None:
@@ -354,3 +354,21 @@ def test_a_checksum_sync_counts_the_bytes_it_copies_not_those_it_hashes(tmp_path
     # The pair found the same is no longer planned; 36 MiB were hashed, 9 MiB copied.
     assert (final["bytes"], final["total_bytes"]) == (9 * MiB, 9 * MiB)
     assert (final["objects"], final["total_objects"]) == (1, 1)
+
+
+def test_small_files_from_disk_to_disk_are_copied_in_the_calling_thread(tmp_path: Path) -> None:
+    import threading
+
+    (tmp_path / "a").mkdir()
+    for name in ("one", "two"):
+        (tmp_path / "a" / name).write_bytes(name.encode())
+    (tmp_path / "a" / "big").write_bytes(payload(9 * MiB))  # over one chunk: a worker's
+    progress = ThreadsSeen()
+
+    summary = sync(tmp_path / "a", tmp_path / "b", options=TransferOptions(journal=False), progress=progress)
+
+    assert summary.copied == 3
+    assert (tmp_path / "b" / "two").read_bytes() == b"two"
+    here = threading.current_thread().name
+    assert progress.threads["one"] == progress.threads["two"] == here
+    assert progress.threads["big"].startswith("omnicloud-object")

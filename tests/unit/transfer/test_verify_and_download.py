@@ -10,11 +10,11 @@ import pytest
 
 from omnicloud.errors import IntegrityError, OmniCloudError, PermissionDeniedError, UnsupportedError
 from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, Store, open_store
-from omnicloud.transfer import JsonLinesProgress, ObjectResult, TransferOptions, bulk_download, sync, verify
+from omnicloud.transfer import JsonLinesProgress, TransferOptions, bulk_download, sync, verify
 from omnicloud.transfer._digest import digest_bytes
 from omnicloud.uri import ObjectURI, parse_uri
 
-from .faulty_store import FaultyStore, MiB, World, payload
+from .faulty_store import FaultyStore, MiB, ThreadsSeen, World, payload
 
 
 def test_verify_reports_ok_after_a_sync(world: World, options: TransferOptions) -> None:
@@ -135,18 +135,6 @@ def test_a_recomputing_verify_of_local_files_counts_every_byte_it_hashes(tmp_pat
     assert all(r["type"] == "progress" for r in _records(out))  # matches print no lines
 
 
-class _ThreadsSeen(JsonLinesProgress):
-    """Which thread reported each compared object."""
-
-    def __init__(self) -> None:
-        super().__init__(io.StringIO())
-        self.threads: dict[str, str] = {}
-
-    def object_done(self, result: ObjectResult) -> None:
-        self.threads[result.destination.rsplit("/", 1)[1]] = threading.current_thread().name
-        super().object_done(result)
-
-
 def test_small_local_files_are_compared_in_the_calling_thread_and_the_rest_in_the_pool(
     world: World, tmp_path: Path
 ) -> None:
@@ -155,7 +143,7 @@ def test_small_local_files_are_compared_in_the_calling_thread_and_the_rest_in_th
         for name in ("one", "two"):
             (tmp_path / side / name).write_bytes(name.encode())
         (tmp_path / side / "big").write_bytes(payload(MiB * 9))  # over one chunk: read in the pool
-    progress = _ThreadsSeen()
+    progress = ThreadsSeen()
     assert verify(tmp_path / "a", tmp_path / "b", progress=progress).ok
     here = threading.current_thread().name
     assert progress.threads["one"] == progress.threads["two"] == here
@@ -166,7 +154,7 @@ def test_small_local_files_are_compared_in_the_calling_thread_and_the_rest_in_th
     recorded = {DIGEST_METADATA_KEY: digest_bytes(b"r")}
     world.store("a").put("p/recorded", b"r", metadata=recorded)
     world.store("b").put("q/recorded", b"r", metadata=recorded)
-    progress = _ThreadsSeen()
+    progress = ThreadsSeen()
     assert verify("mem://a/p/", "mem://b/q/", opener=world.opener, progress=progress).ok
     assert progress.threads["small"].startswith("omnicloud-verify")
     assert progress.threads["recorded"] == here
