@@ -215,9 +215,12 @@ class LocalStore(ClosesOnExit):
             modified = parse_recorded_time(recorded)
         target = self._file(key, "put")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
             temp = target.with_name(temp_name(uuid.uuid4().hex[:12], target.name))
-            handle = open(temp, "xb")  # noqa: SIM115 - closed by the writer
+            try:
+                handle = open(temp, "xb")  # noqa: SIM115 - closed by the writer
+            except FileNotFoundError:  # the first file of its directory: make it (once, not per file)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(temp, "xb")  # noqa: SIM115 - closed by the writer
         except OSError as err:
             self._fail(err, "put", key)
 
