@@ -32,12 +32,15 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from blake3 import blake3
 
 from omnicloud.errors import ConfigError
 from omnicloud.storage._types import DIGEST_METADATA_KEY
+
+if TYPE_CHECKING:
+    from omnicloud.storage.local import ContentHasher
 
 __all__ = [
     "CHUNK_SIZE",
@@ -232,7 +235,7 @@ def digest_file(
     return builder.value(size)
 
 
-def small_file_hasher(*, rehash: bool) -> Callable[[str, int, Mapping[str, str]], str | None]:
+def small_file_hasher(*, rehash: bool) -> ContentHasher:
     """What a local listing computes as it goes (``LocalStore.list_in_child``'s ``hasher``).
 
     The digest of each file of one chunk at most that records none (of every
@@ -250,16 +253,12 @@ def small_file_hasher(*, rehash: bool) -> Callable[[str, int, Mapping[str, str]]
         except OSError:
             return None
         try:
-            data = os.pread(fd, size + 1, 0)  # one byte more: a file that grew is not this one
-        except OSError:
+            if os.fstat(fd).st_size != size:  # not the file listed any more
+                return None
+            return digest_file(fd, size, workers=1)
+        except (OSError, ConfigError):  # unreadable, or cut short while read
             return None
         finally:
             os.close(fd)
-        if len(data) != size:
-            return None
-        builder = ChunkedDigest()
-        if size:
-            builder.set_chunk(0, hash_chunk(data))
-        return builder.value(size)
 
     return content_digest

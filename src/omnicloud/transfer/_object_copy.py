@@ -377,11 +377,7 @@ class _ObjectCopy:
             lambda: self.reader.get(self.source.key, range=(start, end)), f"{self.source} bytes {start}-{end}"
         )
         if len(data) != end - start:
-            raise PreconditionFailedError(
-                f"read {len(data)} bytes for range {start}-{end}; the source is shorter than listed",
-                op="get",
-                uri=str(self.source),
-            )
+            raise _shorter_than_listed(self.source, start + len(data), self.size)
         return data
 
     def _upfront_digest(self) -> str:
@@ -1006,11 +1002,7 @@ class _ChunkFeed:
         self._position += got
         if got != size:
             self._close_stream()
-            raise PreconditionFailedError(
-                f"read {start + got} bytes of the source; it is shorter than listed ({self._size})",
-                op="get",
-                uri=str(self._source),
-            )
+            raise _shorter_than_listed(self._source, start + got, self._size)
         return buffer
 
     def _close_stream(self) -> None:
@@ -1243,11 +1235,7 @@ class _StreamedDownload:
                 _close_quietly(opened)  # a retry reopens the range here
                 raise
             if got != length:
-                raise PreconditionFailedError(
-                    f"the source ended at {start + got} bytes; the listing said {self.size}",
-                    op="get",
-                    uri=str(copy.source),
-                )
+                raise _shorter_than_listed(copy.source, start + got, self.size)
             return view
 
         ctx.budget.acquire(2 * CHUNK_SIZE)
@@ -1300,6 +1288,13 @@ def _runs(indexes: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((index, index + 1))
     return runs
+
+
+def _shorter_than_listed(source: ObjectURI, ended_at: int, listed: int) -> PreconditionFailedError:
+    """The error for a source that ran out of bytes before the size its record gave."""
+    return PreconditionFailedError(
+        f"the source ended at {ended_at} bytes, shorter than listed ({listed})", op="get", uri=str(source)
+    )
 
 
 def _read_into(stream: IO[bytes], view: memoryview) -> int:
