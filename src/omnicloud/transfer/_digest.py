@@ -136,6 +136,10 @@ class ChunkedDigest:
         with self._lock:
             self._chunks[index] = digest
 
+    def has_chunk(self, index: int) -> bool:
+        with self._lock:
+            return index in self._chunks
+
     def set_chunks_from(self, offset: int, digests: Iterable[bytes]) -> None:
         """Record the digests of consecutive chunks starting at byte ``offset``."""
         if offset % CHUNK_SIZE:

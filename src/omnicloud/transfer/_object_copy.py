@@ -690,11 +690,12 @@ class _ObjectCopy:
             for index in range(start // CHUNK_SIZE, -(-end // CHUNK_SIZE)):
                 chunk_start = index * CHUNK_SIZE
                 chunk_end = min(chunk_start + CHUNK_SIZE, end)
-                if chunk_end <= sent_from and feed.hashed(index):
+                if chunk_end <= sent_from and builder.has_chunk(index):
                     continue
                 data = feed.take(index)
                 try:
-                    builder.set_chunk(index, feed.digest(index, data))
+                    if not builder.has_chunk(index):  # a piece sent again is not hashed again
+                        builder.set_chunk(index, hash_chunk(data))
                     if chunk_end == self.size:
                         # The service makes the object on its last byte: everything is checked before.
                         digest = builder.value(self.size)
@@ -929,8 +930,7 @@ class _ObjectCopy:
 class _ChunkFeed:
     """The source's 8 MiB chunks for an upload session, in order, the next read while one is sent.
 
-    A chunk taken holds its share of the memory budget until the caller gives it back. Digests
-    are kept by chunk, so a piece sent again (a retry) is not hashed again.
+    A chunk taken holds its share of the memory budget until the caller gives it back.
     """
 
     def __init__(self, ctx: TransferContext, size: int, source: ObjectURI, reader: Reader) -> None:
@@ -940,20 +940,10 @@ class _ChunkFeed:
         self._reader = reader
         self._count = chunk_count(size)
         self._ahead: dict[int, Future[bytearray]] = {}
-        self._digests: dict[int, bytes] = {}
         # One ranged read from the chunk wanted to the end, read on in order; reopened where a
         # retry or a failure needs another start (ranges of a chunk each would be a request each).
         self._stream: IO[bytes] | None = None
         self._position = 0
-
-    def hashed(self, index: int) -> bool:
-        return index in self._digests
-
-    def digest(self, index: int, data: bytearray) -> bytes:
-        known = self._digests.get(index)
-        if known is None:
-            known = self._digests[index] = hash_chunk(data)
-        return known
 
     def take(self, index: int) -> bytearray:
         if self._ctx.stop.is_set():
