@@ -269,15 +269,12 @@ def test_a_whole_object_download_keeps_the_date_and_checks_the_digest_like_any_c
 
 @pytest.fixture
 def opened_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The files this process opens; listings fork even if an earlier test left a thread behind."""
+    """The files this process opens (the listings fork: see conftest's listings_fork_as_in_the_cli)."""
     import os
     import sys
 
-    from omnicloud.storage import _forked
-
     if sys.platform != "linux":
         pytest.skip("listings are walked in a child on Linux only")
-    monkeypatch.setattr(_forked, "can_fork", lambda: True)
     opened: list[str] = []  # a forked child appends to its own copy
     real_open = os.open
 
