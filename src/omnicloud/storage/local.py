@@ -65,7 +65,7 @@ from omnicloud.uri import ObjectURI
 
 _MiB = 1024 * 1024
 
-__all__ = ["TEMP_MARKER", "LocalStore", "temp_name", "write_attributes"]
+__all__ = ["TEMP_MARKER", "ContentHasher", "ListedRecord", "LocalStore", "temp_name", "write_attributes"]
 
 # Temporary files carry this marker; listings skip them.
 TEMP_MARKER = ".omnicloud-tmp-"
@@ -260,35 +260,48 @@ class LocalStore(ClosesOnExit):
         the order of the walk, cost this process nothing. Where forking is
         not safe (see ``_forked``), this is ``list(prefix)``, with no digests.
         """
-        from omnicloud.storage._forked import can_fork, forked_batches
+        from omnicloud.storage._forked import can_fork
 
         if not can_fork():
             yield from self.list(prefix)
             return
+        info_of = self.info_of
+        for record in self.list_records(prefix, hasher=hasher):
+            yield info_of(record)
+
+    def list_records(
+        self, prefix: str = "", *, hasher: ContentHasher | None = None
+    ) -> Iterator[ListedRecord]:
+        """The files below ``prefix`` in key order as plain records (``ListedRecord``), from a forked child.
+
+        What ``list_in_child`` turns into ``ObjectInfo``, for a caller that
+        decides most files from the record alone (a sync plan between two
+        local trees) and makes objects only of the rest (``info_of``).
+        Where forking is not safe the same records are made here,
+        ``hasher`` included.
+        """
+        from omnicloud.storage._forked import forked_batches
+
         start = self._walk_start(prefix)
         if start is None:
             return
-        make = listed_info
-        from_timestamp = datetime.fromtimestamp
-        if hasher is None:
-            for batch in forked_batches(lambda: self._walk(*start, prefix, None, _record)):
-                for key, size, etag, mtime, metadata, content_type in batch:
-                    yield make(
-                        key, size, etag, from_timestamp(mtime, UTC), metadata or _NO_METADATA, content_type
-                    )
-            return
-        record = functools.partial(_hashed_record, hasher)
+        record = _record if hasher is None else functools.partial(_hashed_record, hasher)
         for batch in forked_batches(lambda: self._walk(*start, prefix, None, record)):
-            for key, size, etag, mtime, metadata, content_type, digest in batch:
-                yield make(
-                    key,
-                    size,
-                    etag,
-                    from_timestamp(mtime, UTC),
-                    metadata or _NO_METADATA,
-                    content_type,
-                    content_digest=digest,
-                )
+            yield from batch
+
+    @staticmethod
+    def info_of(record: ListedRecord) -> ObjectInfo:
+        """The ``ObjectInfo`` that ``list`` gives for the file of ``record`` (with its content digest)."""
+        key, size, mtime_ns, mtime, metadata, content_type, digest = record
+        return listed_info(
+            key,
+            size,
+            _etag(mtime_ns, size),
+            datetime.fromtimestamp(mtime, UTC),
+            metadata or _NO_METADATA,
+            content_type,
+            content_digest=digest,
+        )
 
     def _walk_start(self, prefix: str) -> tuple[str, str] | None:
         """The directory a listing of ``prefix`` starts in and its key, or None if there is none."""
@@ -615,19 +628,23 @@ def _map_os_error(err: OSError, op: str, uri: str) -> OmniCloudError:
     return OmniCloudError(f"{op} failed: {reason}", op=op, uri=uri, provider="local")
 
 
-# What the child of ``list_in_child`` sends per file: plain values ``marshal`` carries.
-_Record = tuple[str, int, str, float, dict[str, str] | None, str]
+ListedRecord = tuple[str, int, int, float, dict[str, str] | None, str, str | None]
+"""One file as a listing child sends it, in plain values ``marshal`` carries: key, size,
+modification time (in nanoseconds, then in seconds as ``os.stat`` gives both), metadata (None
+for none), content type, content digest (None unless a hasher made one). The etag, made from
+the first three, is left to ``LocalStore.info_of``: a plan between two trees needs few."""
 
 
-def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> _Record:
+def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> ListedRecord:
     metadata, content_type = _read_attributes(path, st)
     return (
         key,
         st.st_size,
-        _etag(st.st_mtime_ns, st.st_size),
+        st.st_mtime_ns,
         st.st_mtime,
         dict(metadata) if metadata else None,
         content_type or guessed_type,
+        None,
     )
 
 
@@ -637,7 +654,7 @@ ContentHasher = Callable[[str, int, Mapping[str, str]], str | None]
 
 def _hashed_record(
     hasher: ContentHasher, key: str, path: str, st: os.stat_result, guessed_type: str
-) -> tuple[str, int, str, float, dict[str, str] | None, str, str | None]:
-    """``_record`` and, last, what ``hasher`` makes of the file."""
+) -> ListedRecord:
+    """``_record`` with what ``hasher`` makes of the file as its content digest."""
     record = _record(key, path, st, guessed_type)
-    return (*record, hasher(path, st.st_size, record[4] or _NO_METADATA))
+    return (*record[:6], hasher(path, st.st_size, record[4] or _NO_METADATA))

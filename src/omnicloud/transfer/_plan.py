@@ -32,18 +32,19 @@ deleted.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Iterator
+import functools
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 from omnicloud.errors import NotFoundError, OmniCloudError
 from omnicloud.storage import Lister, ObjectInfo
+from omnicloud.storage._types import DIGEST_METADATA_KEY, MTIME_METADATA_KEY
+from omnicloud.storage.local import ContentHasher, ListedRecord, LocalStore
 from omnicloud.transfer._digest import is_canonical, small_file_hasher
 from omnicloud.transfer._results import Action
-
-if TYPE_CHECKING:
-    from omnicloud.storage.local import ContentHasher
 
 __all__ = ["Filters", "PlannedAction", "compare", "list_relative", "pair_listings", "plan_actions"]
 
@@ -52,6 +53,11 @@ PlanMode = Literal["sync", "copy"]
 
 class PlannedAction(NamedTuple):
     """One decision: ``relative`` is the key below both prefixes.
+
+    ``source`` and ``destination`` are the listings' records of the object
+    (``source`` is None for a deletion). A skip planned between two local
+    trees carries neither: it was decided from the listing children's plain
+    records, and no object was made for it (see ``_unchanged_records``).
 
     A named tuple, not a frozen dataclass: a plan makes one per object of
     both trees, and a tuple is made in a fifth of the time.
@@ -139,7 +145,7 @@ def list_relative(
     in ``/``, as consoles make them), which a file system holds as directories.
     """
     cut = len(prefix)
-    allows = filters.allows if filters.include or filters.exclude else None
+    allows = _allows(filters)
     in_other_process = getattr(lister, "list_in_child", None) if in_child and not top_level_only else None
     listing = (
         in_other_process(prefix, hasher=hasher)
@@ -154,6 +160,57 @@ def list_relative(
             continue
         if relative and (allows is None or allows(relative)):
             yield relative, info
+
+
+def _relative_records(
+    store: LocalStore, prefix: str, filters: Filters, hasher: ContentHasher | None
+) -> Iterator[tuple[str, ListedRecord]]:
+    """``list_relative`` of a local tree, as the plain records of ``LocalStore.list_records``."""
+    cut = len(prefix)
+    allows = _allows(filters)
+    for record in store.list_records(prefix, hasher=hasher):
+        relative = record[0][cut:]
+        if relative and (allows is None or allows(relative)):
+            yield relative, record
+
+
+def _allows(filters: Filters) -> Callable[[str], bool] | None:
+    """The test of a relative key against the filters; None when there are none (the common case)."""
+    return filters.allows if filters.include or filters.exclude else None
+
+
+def _unchanged_records(source: ListedRecord, destination: ListedRecord, *, checksum: bool) -> str | None:
+    """``compare``'s reason to skip, told from two local listing records without making objects.
+
+    None where ``compare`` would copy, and also wherever telling needs more
+    than the record (a date recorded in metadata, say): the plan then makes
+    both objects and asks ``compare``. So this never skips what ``compare``
+    would copy, and the two agree on every skip it finds (a test checks).
+    """
+    if source[1] != destination[1]:
+        return None
+    src_meta, dst_meta = source[4], destination[4]
+    if src_meta or dst_meta:
+        src_digest = src_meta.get(DIGEST_METADATA_KEY) if src_meta else None
+        dst_digest = dst_meta.get(DIGEST_METADATA_KEY) if dst_meta else None
+        if src_digest is not None and is_canonical(src_digest) and is_canonical(dst_digest):
+            return "digest" if src_digest == dst_digest else None
+        if MTIME_METADATA_KEY in (src_meta or {}) or MTIME_METADATA_KEY in (dst_meta or {}):
+            return None
+    if checksum:
+        return None
+    # compare's rule on the dates listings give (to the microsecond, whole seconds if older).
+    src_time, dst_time = source[3], destination[3]
+    if dst_time >= src_time or _listed_second(dst_time) >= _listed_second(src_time):
+        return "size+mtime"
+    return None
+
+
+def _listed_second(seconds: float) -> int:
+    """The whole second of ``datetime.fromtimestamp(seconds)``, which rounds to the microsecond
+    first (half to even): a file written at x.9999996 s is listed at x+1 s."""
+    fraction, whole = math.modf(seconds)
+    return int(whole) + round(fraction * 1_000_000) // 1_000_000
 
 
 def plan_actions(
@@ -183,13 +240,27 @@ def plan_actions(
     walk = {"top_level_only": top_level_only, "in_child": True, "skip_markers": skip_markers}
     # With ``checksum``, small local files are hashed there too, unless they record a digest.
     hasher = small_file_hasher(rehash=False) if checksum else None
-    src_iter = list_relative(source, source_prefix, filters, **walk, hasher=hasher)
-    dst_iter: Iterable[tuple[str, ObjectInfo]] = (
-        list_relative(destination, destination_prefix, filters, **walk, hasher=hasher)
-        if destination is not None
-        else ()
-    )
-    actions = _merge(src_iter, iter(dst_iter), mode=mode, checksum=checksum, delete=delete)
+    actions: Iterator[PlannedAction]
+    if isinstance(source, LocalStore) and isinstance(destination, LocalStore) and not top_level_only:
+        # Two local trees: most objects are decided from the children's plain records, and
+        # only those copied or deleted become objects.
+        actions = _merge_items(
+            _relative_records(source, source_prefix, filters, hasher),
+            _relative_records(destination, destination_prefix, filters, hasher),
+            LocalStore.info_of,
+            functools.partial(_unchanged_records, checksum=checksum) if mode == "sync" else None,
+            mode=mode,
+            checksum=checksum,
+            delete=delete,
+        )
+    else:
+        src_iter = list_relative(source, source_prefix, filters, **walk, hasher=hasher)
+        dst_iter: Iterable[tuple[str, ObjectInfo]] = (
+            list_relative(destination, destination_prefix, filters, **walk, hasher=hasher)
+            if destination is not None
+            else ()
+        )
+        actions = _merge(src_iter, iter(dst_iter), mode=mode, checksum=checksum, delete=delete)
     if not refuse_empty_source:
         yield from actions
         return
@@ -260,6 +331,29 @@ def _merge(
     checksum: bool,
     delete: bool,
 ) -> Iterator[PlannedAction]:
+    """``pair_listings`` and ``compare``, fused: the actions for two key-ordered listings."""
+    return _merge_items(src_iter, dst_iter, _itself, None, mode=mode, checksum=checksum, delete=delete)
+
+
+def _itself(info: ObjectInfo) -> ObjectInfo:
+    return info
+
+
+_Item = TypeVar("_Item")
+
+
+def _merge_items(
+    src_iter: Iterator[tuple[str, _Item]],
+    dst_iter: Iterator[tuple[str, _Item]],
+    info: Callable[[_Item], ObjectInfo],
+    unchanged: Callable[[_Item, _Item], str | None] | None,
+    *,
+    mode: PlanMode,
+    checksum: bool,
+    delete: bool,
+) -> Iterator[PlannedAction]:
+    """``_merge`` of listings of any items: ``info`` makes an item's object, and ``unchanged``,
+    when given, tells some skips from two items before any object is made (``_unchanged_records``)."""
     # pair_listings and compare, fused: this loop runs once per object of
     # both listings, so it avoids a generator layer per step; the results
     # are the same.
@@ -273,7 +367,7 @@ def _merge(
         if previous_src is not None and relative <= previous_src:
             raise _out_of_order("source", relative, previous_src)
         previous_src = relative
-        dst: ObjectInfo | None = None
+        dst: _Item | None = None
         while dst_next is not None:
             dst_relative = dst_next[0]
             if previous_dst is not None and dst_relative <= previous_dst:
@@ -286,19 +380,25 @@ def _merge(
                 dst_next = next(dst_iter, None)
                 break
             if delete:
-                deletions.append(PlannedAction("delete", dst_relative, None, dst_next[1], "extra"))
+                deletions.append(PlannedAction("delete", dst_relative, None, info(dst_next[1]), "extra"))
             dst_next = next(dst_iter, None)
         if dst is None:
-            yield PlannedAction("copy", relative, src, None, "missing")
+            yield PlannedAction("copy", relative, info(src), None, "missing")
             continue
-        action, reason, needs = compare(src, dst, mode=mode, checksum=checksum)
-        yield PlannedAction(action, relative, src, dst, reason, needs)
+        if unchanged is not None:
+            reason = unchanged(src, dst)
+            if reason is not None:
+                yield PlannedAction("skip", relative, None, None, reason)
+                continue
+        src_info, dst_info = info(src), info(dst)
+        action, reason, needs = compare(src_info, dst_info, mode=mode, checksum=checksum)
+        yield PlannedAction(action, relative, src_info, dst_info, reason, needs)
     while dst_next is not None:
         dst_relative = dst_next[0]
         if previous_dst is not None and dst_relative <= previous_dst:
             raise _out_of_order("destination", dst_relative, previous_dst)
         previous_dst = dst_relative
         if delete:
-            deletions.append(PlannedAction("delete", dst_relative, None, dst_next[1], "extra"))
+            deletions.append(PlannedAction("delete", dst_relative, None, info(dst_next[1]), "extra"))
         dst_next = next(dst_iter, None)
     yield from deletions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
@@ -13,11 +14,21 @@ from pathlib import Path
 import pytest
 
 from omnicloud.errors import OmniCloudError
-from omnicloud.storage import DIGEST_METADATA_KEY, ObjectInfo
-from omnicloud.storage.local import write_attributes
+from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY, ObjectInfo, open_store
+from omnicloud.storage.local import ListedRecord, LocalStore, write_attributes
 from omnicloud.transfer import TransferOptions, copy, sync
 from omnicloud.transfer._digest import digest_bytes
-from omnicloud.transfer._plan import PlanMode, PlannedAction, _merge, compare, pair_listings
+from omnicloud.transfer._plan import (
+    Filters,
+    PlanMode,
+    PlannedAction,
+    _merge,
+    _unchanged_records,
+    compare,
+    list_relative,
+    pair_listings,
+    plan_actions,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=UTC)
 
@@ -67,6 +78,95 @@ def test_the_fused_plan_equals_pairing_then_comparing(seed: int) -> None:
             for delete in (False, True):
                 fused = list(_merge(iter(src), iter(dst), mode=mode, checksum=checksum, delete=delete))
                 assert fused == _reference(src, dst, mode=mode, checksum=checksum, delete=delete)
+
+
+def _random_record(rng: random.Random, key: str) -> ListedRecord:
+    # Around T0 (x.5 s) and around a whole second, where the listing rounds to microseconds.
+    base = rng.choice([T0.timestamp(), float(int(T0.timestamp()))])
+    seconds = base + rng.choice([-0.6, -0.4, -1e-6, -5e-7, -1e-7, 0.0, 1e-7, 5e-7, 1e-6, 0.4, 2.0])
+    metadata = {}
+    for name, value in (
+        (DIGEST_METADATA_KEY, rng.choice([None, digest_bytes(b"x"), digest_bytes(b"y"), "md5:abc"])),
+        (MTIME_METADATA_KEY, rng.choice([None, None, "2026-03-01T12:00:03.000000Z", "not a date"])),
+        ("owner", rng.choice([None, "me"])),
+    ):
+        if value is not None:
+            metadata[name] = value
+    size = rng.choice([1, 2])
+    return (key, size, int(seconds * 1e9), seconds, metadata or None, "text/plain", None)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_skip_told_from_local_records_is_the_skip_compare_finds(seed: int) -> None:
+    rng = random.Random(seed)
+    told = 0
+    for _ in range(200):
+        src, dst = _random_record(rng, "k"), _random_record(rng, "k")
+        for checksum in (False, True):
+            reason = _unchanged_records(src, dst, checksum=checksum)
+            decision = compare(
+                LocalStore.info_of(src), LocalStore.info_of(dst), mode="sync", checksum=checksum
+            )
+            if reason is not None:
+                told += 1
+                assert decision == ("skip", reason, False), (src, dst, checksum)
+    assert told >= 10  # the records alone decide many pairs: the test compares something
+
+
+def _scenario(src: Path, dst: Path) -> None:
+    """Two trees that differ in every way a plan tells apart."""
+    _tree(src, 24)
+    copy(src, dst, recursive=True, options=TransferOptions(journal=False))
+    (src / "d0" / "f000.txt").write_bytes(b"longer now")  # size
+    os.utime(src / "d1" / "f001.txt", (2_000_000_000, 2_000_000_000))  # newer source
+    os.utime(dst / "d2" / "f002.txt", (2_000_000_000, 2_000_000_000))  # newer destination
+    (src / "d0" / "f003.txt").unlink()  # extra at the destination
+    (dst / "d1" / "f004.txt").unlink()  # missing at the destination
+    (src / "new").mkdir()
+    (src / "new" / "only-here.log").write_bytes(b"l")
+    (dst / "d2" / "f005.txt").write_bytes(b"abc")  # same size, another content, newer
+    os.utime(dst / "d2" / "f005.txt", (2_100_000_000, 2_100_000_000))
+
+
+@pytest.mark.parametrize("mode", ["sync", "copy"])
+@pytest.mark.parametrize("checksum", [False, True])
+@pytest.mark.parametrize("delete", [False, True])
+@pytest.mark.parametrize("filters", [Filters(), Filters(exclude=("*.log", "d2/*"))])
+def test_a_plan_between_local_trees_decides_as_the_plan_of_their_listed_objects(
+    tmp_path: Path, mode: PlanMode, checksum: bool, delete: bool, filters: Filters
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _scenario(src, dst)
+    source, destination = open_store(f"file://{src}"), open_store(f"file://{dst}")
+    assert isinstance(source, LocalStore) and isinstance(destination, LocalStore)
+    src_prefix, dst_prefix = str(src).lstrip("/") + "/", str(dst).lstrip("/") + "/"
+    options = {"mode": mode, "checksum": checksum, "delete": delete}
+    planned = list(plan_actions(source, src_prefix, destination, dst_prefix, filters=filters, **options))
+    listed = list(
+        _merge(
+            list_relative(source, src_prefix, filters, in_child=False),
+            list_relative(destination, dst_prefix, filters, in_child=False),
+            **options,
+        )
+    )
+
+    def decisions(actions: list[PlannedAction]) -> list[tuple[str, str, str, bool]]:
+        return [(a.action, a.relative, a.reason, a.needs_checksum) for a in actions]
+
+    assert decisions(planned) == decisions(listed)
+    for ours, theirs in zip(planned, listed, strict=True):
+        if ours.action == "skip":
+            assert ours.source is ours.destination is None  # told from the records alone
+        else:
+            # The same objects, but for the digests the children computed with ``checksum``.
+            assert _undigested(ours.source, ours.destination) == (theirs.source, theirs.destination)
+    assert "copy" in {a.action for a in planned}
+    if mode == "sync" and not checksum:  # with --checksum, files recording no digest are read to compare
+        assert "skip" in {a.action for a in planned}
+
+
+def _undigested(*infos: ObjectInfo | None) -> tuple[ObjectInfo | None, ...]:
+    return tuple(None if i is None else dataclasses.replace(i, content_digest=None) for i in infos)
 
 
 def _listing(*keys: str) -> Iterator[tuple[str, ObjectInfo]]:
