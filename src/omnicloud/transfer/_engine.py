@@ -433,9 +433,7 @@ def apply_plan(
                 src_record = stated = _recorded(ctx, src_uri, count=False)  # the copy starts from it
             if listed_without_record(dst_store, dst_record):
                 dst_record = _recorded(ctx, dst_uri, count=False)
-            same = object_digest(ctx, src_uri, src_record, count=False) == object_digest(
-                ctx, dst_uri, dst_record, count=False
-            )
+            same = _same_digests(ctx, src_uri, src_record, dst_uri, dst_record)
             if same:
                 return ObjectResult(
                     str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="checksum"
@@ -493,10 +491,7 @@ def apply_plan(
         if not _compared_here(_reads(src, dst, recompute=False), local):
             return None
         try:
-            src_uri, dst_uri = source.join(action.relative), target.join(action.relative)
-            return object_digest(ctx, src_uri, src, count=False) == object_digest(
-                ctx, dst_uri, dst, count=False
-            )
+            return _same_digests(ctx, source.join(action.relative), src, target.join(action.relative), dst)
         except OmniCloudError:
             return None  # run meets it again, and reports it as this object's failure
 
@@ -543,6 +538,26 @@ def apply_plan(
     if journal is not None and job and summary.failed == 0:
         journal.finish_job(job)
     return summary
+
+
+def _same_digests(
+    ctx: TransferContext, src_uri: ObjectURI, source: ObjectInfo, dst_uri: ObjectURI, destination: ObjectInfo
+) -> bool:
+    """Whether two objects' digests are equal (``sync --checksum``), computing those they lack.
+
+    The bytes read to compute them join the progress's totals and count as
+    done as they are hashed, so a long comparison moves the bar; the
+    summary's ``bytes`` stay those copied.
+    """
+    reading = sum(_to_hash(info) for info in (source, destination))
+    if reading:
+        ctx.progress.planned(0, reading)
+    return object_digest(ctx, src_uri, source) == object_digest(ctx, dst_uri, destination)
+
+
+def _to_hash(info: ObjectInfo) -> int:
+    """The bytes ``object_digest`` reads for ``info``: none if it has a digest already."""
+    return 0 if info.content_digest is not None or is_canonical(info.digest) else info.size
 
 
 def _unchanged_once_stated(
@@ -613,24 +628,22 @@ def _stat(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo:
     return ctx.call(lambda: stat_store.stat(uri.key), str(uri))
 
 
-def object_digest(
-    ctx: TransferContext, uri: ObjectURI, info: ObjectInfo, *, recompute: bool = False, count: bool = True
-) -> str:
+def object_digest(ctx: TransferContext, uri: ObjectURI, info: ObjectInfo, *, recompute: bool = False) -> str:
     """The object's canonical digest: computed as it was listed, or recorded, or computed by reading it.
 
-    ``count`` reports the bytes read to the progress (``verify``'s, whose bytes are what it hashes;
-    a sync's bytes are what it copies).
+    The bytes read advance the progress; the caller has planned them (``verify`` and
+    ``sync --checksum`` count the bytes they hash as work).
     """
     if info.content_digest is not None:
         return info.content_digest
     if not recompute and is_canonical(info.digest):
         assert info.digest is not None
         return info.digest
-    return _compute_digest(ctx, uri, info.size, count=count)
+    return _compute_digest(ctx, uri, info.size)
 
 
-def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int, *, count: bool = True) -> str:
-    advance = ctx.progress.advance if count else None
+def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int) -> str:
+    advance = ctx.progress.advance
     path = local_path(uri)
     if path is not None:  # read here, not through the store (a tree of small files hashes many)
         try:
@@ -646,8 +659,7 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int, *, count: b
         data = ctx.call(lambda: reader.get(uri.key), str(uri))
         builder = ChunkedDigest()
         builder.set_chunks_from(0, hash_chunks(data))
-        if advance is not None:
-            advance(len(data))
+        advance(len(data))
         return builder.value(len(data))
     builder = ChunkedDigest()
     step = max(ctx.options.part_size, CHUNK_SIZE)
@@ -658,8 +670,7 @@ def _compute_digest(ctx: TransferContext, uri: ObjectURI, size: int, *, count: b
         try:
             data = ctx.call(lambda: reader.get(uri.key, range=(start, end)), f"{uri} bytes {start}-{end}")
             builder.set_chunks_from(start, hash_chunks(data))
-            if advance is not None:
-                advance(len(data))
+            advance(len(data))
         finally:
             ctx.budget.release(end - start)
 

@@ -329,7 +329,7 @@ def test_recorded_dates_still_let_an_edit_on_either_side_through(
     assert (tree / "replaced.txt").read_bytes() == b"v3"
 
 
-def test_a_checksum_sync_counts_the_bytes_it_copies_not_those_it_hashes(tmp_path: Path) -> None:
+def test_a_checksum_sync_shows_its_hashing_as_progress_and_reports_only_what_it_copied(tmp_path: Path) -> None:
     import io
 
     from omnicloud.transfer import JsonLinesProgress
@@ -346,14 +346,19 @@ def test_a_checksum_sync_counts_the_bytes_it_copies_not_those_it_hashes(tmp_path
         tmp_path / "b",
         checksum=True,
         options=TransferOptions(journal=False),
-        progress=JsonLinesProgress(out, interval=3600),
+        progress=JsonLinesProgress(out, interval=0),
     )
 
     assert (summary.copied, summary.skipped, summary.bytes) == (1, 1, 9 * MiB)
-    final = [json.loads(line) for line in out.getvalue().splitlines() if '"progress"' in line][-1]
-    # The pair found the same is no longer planned; 36 MiB were hashed, 9 MiB copied.
-    assert (final["bytes"], final["total_bytes"]) == (9 * MiB, 9 * MiB)
-    assert (final["objects"], final["total_objects"]) == (1, 1)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    progress = [line for line in lines if line["type"] == "progress"]
+    # Work is 36 MiB hashed and 9 MiB copied; the pair found the same is no longer an object to copy.
+    assert (progress[-1]["bytes"], progress[-1]["total_bytes"]) == (45 * MiB, 45 * MiB)
+    assert (progress[-1]["objects"], progress[-1]["total_objects"]) == (1, 1)
+    # The bar moved while the files were hashed, and never showed more done than planned.
+    first_copied = next(i for i, line in enumerate(lines) if line["type"] == "object")
+    assert max(line["bytes"] for line in lines[:first_copied] if line["type"] == "progress") >= 18 * MiB
+    assert all(line["bytes"] <= line["total_bytes"] for line in progress)
 
 
 def test_small_files_from_disk_to_disk_are_copied_in_the_calling_thread(tmp_path: Path) -> None:
