@@ -189,7 +189,8 @@ class LocalStore(ClosesOnExit):
                 writer.write(data)
             else:
                 shutil.copyfileobj(data, writer, _COPY_CHUNK)
-        return self.stat(key)
+        assert writer.published is not None
+        return writer.published
 
     def open_write(
         self,
@@ -224,8 +225,8 @@ class LocalStore(ClosesOnExit):
         except OSError as err:
             self._fail(err, "put", key)
 
-        def publish() -> None:
-            write_attributes(temp, metadata, content_type, modified=modified)
+        def publish() -> ObjectInfo:
+            st, kept = _write_attributes(temp, metadata, content_type, modified)
             if if_absent:
                 # link() refuses to replace an existing name: an atomic create-if-absent.
                 try:
@@ -238,6 +239,16 @@ class LocalStore(ClosesOnExit):
                     temp.unlink(missing_ok=True)
             else:
                 os.replace(temp, target)
+            # What ``stat(key)`` reads back now, made from what was just written: a rename keeps
+            # the file's size, dates and attributes.
+            return listed_info(
+                key,
+                st.st_size,
+                _etag(st.st_mtime_ns, st.st_size),
+                datetime.fromtimestamp(st.st_mtime, UTC),
+                dict(metadata) if kept and metadata else _NO_METADATA,
+                (content_type if kept else None) or _ContentTypeGuesser()(key, target.name),
+            )
 
         return _TempFileWriter(handle, temp, publish, lambda err: self._fail(err, "put", key))
 
@@ -428,7 +439,7 @@ class _TempFileWriter:
         self,
         handle: IO[bytes],
         temp: Path,
-        publish: Callable[[], None],
+        publish: Callable[[], ObjectInfo],
         on_error: Callable[[OSError], NoReturn],
     ) -> None:
         self._handle = handle
@@ -436,6 +447,7 @@ class _TempFileWriter:
         self._publish = publish
         self._on_error = on_error
         self.closed = False
+        self.published: ObjectInfo | None = None  # the file's record, once published
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         try:
@@ -462,7 +474,7 @@ class _TempFileWriter:
         self.closed = True
         try:
             self._handle.close()
-            self._publish()
+            self.published = self._publish()
         except OSError as err:
             self._temp.unlink(missing_ok=True)
             self._on_error(err)
@@ -487,27 +499,38 @@ class _TempFileWriter:
 
 def write_attributes(
     path: Path, metadata: Mapping[str, str], content_type: str | None, *, modified: datetime | None = None
-) -> None:
+) -> bool:
     """Record user metadata and the content type on a file (as `user.omnicloud.*` xattrs).
 
     ``modified``, when given, becomes the file's modification time first, so
-    that the digest is recorded with the time the file will keep.
+    that the digest is recorded with the time the file will keep. Returns
+    whether the file keeps them: filesystems without user xattrs keep the
+    bytes but not the metadata.
     """
+    return _write_attributes(path, metadata, content_type, modified)[1]
+
+
+def _write_attributes(
+    path: Path, metadata: Mapping[str, str], content_type: str | None, modified: datetime | None
+) -> tuple[os.stat_result, bool]:
+    """``write_attributes``, and the file's ``stat`` once its content and dates are final."""
     if modified is not None:
         _keep_modified(path, modified)
+    # Setting an attribute changes neither the modification time nor the size.
+    st = os.stat(path)
     try:
         for name, value in metadata.items():
             os.setxattr(path, _XATTR_META + name, value.encode())
         if content_type:
             os.setxattr(path, _XATTR_CONTENT_TYPE, content_type.encode())
         if DIGEST_METADATA_KEY in metadata:
-            # Last: the file's content and attributes are final (setting an
-            # attribute changes neither the modification time nor the size).
-            os.setxattr(path, _XATTR_DIGEST_OF, _written_stamp(os.stat(path)))
+            # Last: the digest counts only once everything it describes is in place.
+            os.setxattr(path, _XATTR_DIGEST_OF, _written_stamp(st))
     except OSError as err:
         if err.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
-        # Filesystems without user xattrs keep the bytes but not the metadata.
+        return st, False
+    return st, True
 
 
 def _keep_modified(path: Path, modified: datetime) -> None:

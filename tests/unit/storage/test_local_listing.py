@@ -53,6 +53,42 @@ def test_listing_entries_equal_stat_for_files_with_and_without_metadata(
     assert dict(by_key["plain/c.txt"].metadata) == {}
 
 
+@pytest.mark.parametrize("xattrs", [True, False])
+@pytest.mark.parametrize(
+    "put",
+    [
+        {},
+        {"metadata": {"omnicloud_digest": "sha256:ab", "Owner": "me"}},
+        {"content_type": "image/png"},
+        {"content_type": "", "metadata": {"omnicloud_mtime": "2026-01-02T03:04:05.000006Z"}},
+        {"modified": datetime(2025, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), "metadata": {"k": "v"}},
+        {"if_absent": True, "metadata": {"omnicloud_digest": "sha256:cd"}, "content_type": "text/x-y"},
+    ],
+)
+def test_put_returns_what_stat_then_reads_back(
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, put: dict[str, object], xattrs: bool
+) -> None:
+    # put makes its answer from what it wrote instead of reading the file again: the two must agree.
+    if xattrs and not _has_user_xattrs(tmp_path):
+        pytest.skip("this filesystem has no user xattrs")
+    if not xattrs:
+
+        def no_user_xattrs(*args: object, **kwargs: object) -> None:
+            raise OSError(errno.ENOTSUP, "Operation not supported")
+
+        monkeypatch.setattr(os, "setxattr", no_user_xattrs)
+    for key in ("data.csv", "deeper/tree/blob"):
+        if not put.get("if_absent"):
+            store.put(key, b"an older version, longer")  # replaced, attributes and all
+        info = store.put(key, b"1,2\n", **put)  # type: ignore[arg-type]
+        assert info == store.stat(key)
+        # A recorded date becomes the file's date, not an attribute; names are lowercased.
+        given = put.get("metadata") or {}
+        assert isinstance(given, dict)
+        kept = {k.lower(): v for k, v in given.items() if k != "omnicloud_mtime"} if xattrs else {}
+        assert (info.size, dict(info.metadata)) == (4, kept)
+
+
 @pytest.mark.parametrize(
     "name",
     [

@@ -329,7 +329,7 @@ def test_recorded_dates_still_let_an_edit_on_either_side_through(
     assert (tree / "replaced.txt").read_bytes() == b"v3"
 
 
-def test_a_checksum_sync_shows_its_hashing_as_progress_and_reports_only_what_it_copied(tmp_path: Path) -> None:
+def test_a_checksum_sync_shows_its_hashing_as_progress_and_reports_what_it_copied(tmp_path: Path) -> None:
     import io
 
     from omnicloud.transfer import JsonLinesProgress
