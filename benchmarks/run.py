@@ -82,7 +82,10 @@ class Result:
 
 TIMEOUT = 300.0  # seconds one measurement may take before it is recorded as timed out
 LOCAL_ROUNDS = 5  # runs of each tool for the local copy (2 with --quick)
-EMULATOR_ROUNDS = 3  # runs of each tool per emulator case, 1 GiB included (single runs swung 2x)
+EMULATOR_ROUNDS = 3  # runs of each tool per 1 GiB emulator case (single runs swung 2x)
+# Runs per smaller emulator case: a 256 MiB transfer lasts about a second, in which a pause of the
+# shared machine or of the emulator weighs more; two more runs cost ~1 minute.
+SHORT_EMULATOR_ROUNDS = 5
 
 
 def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: bool = False) -> Sample:
@@ -359,9 +362,9 @@ def cloud_transfers(
                 if cmd is not None
             }
             # Rounds of every tool in turn, so a slow spell of the shared machine or of
-            # the emulator falls on all of them alike. 1 GiB cases take as many rounds: as
+            # the emulator falls on all of them alike. 1 GiB cases take rounds too: as
             # single runs their ratios swung by 2x from one run to the next (Azurite's above all).
-            for _ in range(rounds):
+            for _ in range(rounds if size >= GiB else max(rounds, SHORT_EMULATOR_ROUNDS)):
                 for tool, (upload, download, inner) in peers.items():
                     for direction, cmd in (("upload", upload), ("download", download)):
                         if cmd is None or entries[tool, direction].skipped:
@@ -559,7 +562,8 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         f"Python {platform.python_version()}; the whole run took {elapsed / 60:.1f} minutes.",
         "Each tool ran in its own process under `/usr/bin/time` (wall time and peak RSS of that process), "
         f"tools taking turns run by run; times are medians of {2 if quick else LOCAL_ROUNDS} runs for "
-        f"the local copy, {EMULATOR_ROUNDS} for emulator transfers and 2 for the local "
+        f"the local copy, {EMULATOR_ROUNDS} for 1 GiB emulator transfers "
+        f"({max(EMULATOR_ROUNDS, SHORT_EMULATOR_ROUNDS)} for smaller ones) and 2 for the local "
         "dry run; the small-object runs (minutes each) are single runs. "
         "`omnicloud (engine)` is the same process timing only the transfer (after imports); "
         "`omnicloud cp (CLI)` includes starting the interpreter (~0.2 s here).",
