@@ -180,24 +180,32 @@ def _allows(filters: Filters) -> Callable[[str], bool] | None:
 
 
 def _unchanged_records(source: ListedRecord, destination: ListedRecord, *, checksum: bool) -> str | None:
-    """``compare``'s reason to skip, told from two local listing records without making objects.
+    """The reason to skip a pair of local files, told from their listing records without making objects.
 
-    None where ``compare`` would copy, and also wherever telling needs more
-    than the record (a date recorded in metadata, say): the plan then makes
-    both objects and asks ``compare``. So this never skips what ``compare``
-    would copy, and the two agree on every skip it finds (a test checks).
+    None where the sync would copy, and also wherever telling needs more than
+    the records (a date recorded in metadata, say): the plan then makes both
+    objects and asks ``compare``. A skip found here is one the sync makes too
+    (a test checks every one):
+
+    - ``digest`` and ``size+mtime``: the skips ``compare`` finds, by its rules;
+    - ``checksum`` (with ``checksum``): ``compare`` leaves the pair to be
+      hashed, and the digests that would be compared are already known and
+      equal: the listing children hashed both files (``content_digest``), or
+      one records a digest and the other was hashed.
     """
     if source[1] != destination[1]:
         return None
     src_meta, dst_meta = source[4], destination[4]
-    if src_meta or dst_meta:
-        src_digest = src_meta.get(DIGEST_METADATA_KEY) if src_meta else None
-        dst_digest = dst_meta.get(DIGEST_METADATA_KEY) if dst_meta else None
-        if src_digest is not None and is_canonical(src_digest) and is_canonical(dst_digest):
-            return "digest" if src_digest == dst_digest else None
-        if MTIME_METADATA_KEY in (src_meta or {}) or MTIME_METADATA_KEY in (dst_meta or {}):
-            return None
+    src_digest = src_meta.get(DIGEST_METADATA_KEY) if src_meta else None
+    dst_digest = dst_meta.get(DIGEST_METADATA_KEY) if dst_meta else None
+    if src_digest is not None and is_canonical(src_digest) and is_canonical(dst_digest):
+        return "digest" if src_digest == dst_digest else None
     if checksum:
+        # What ``object_digest`` would compare: the digest computed as listed, else the recorded one.
+        src_known = source[6] or (src_digest if is_canonical(src_digest) else None)
+        dst_known = destination[6] or (dst_digest if is_canonical(dst_digest) else None)
+        return "checksum" if src_known is not None and src_known == dst_known else None
+    if (src_meta and MTIME_METADATA_KEY in src_meta) or (dst_meta and MTIME_METADATA_KEY in dst_meta):
         return None
     # compare's rule on the dates listings give (to the microsecond, whole seconds if older).
     src_time, dst_time = source[3], destination[3]
