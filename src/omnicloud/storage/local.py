@@ -655,7 +655,8 @@ ListedRecord = tuple[str, int, int, float, dict[str, str] | None, str, str | Non
 """One file as a listing child sends it, in plain values ``marshal`` carries: key, size,
 modification time (in nanoseconds, then in seconds as ``os.stat`` gives both), metadata (None
 for none), content type, content digest (None unless a hasher made one). The etag, made from
-the first three, is left to ``LocalStore.info_of``: a plan between two trees needs few."""
+the size and the time in nanoseconds, is left to ``LocalStore.info_of``: a plan between two
+trees needs few."""
 
 
 def _record(key: str, path: str, st: os.stat_result, guessed_type: str) -> ListedRecord:

@@ -55,9 +55,9 @@ class PlannedAction(NamedTuple):
     """One decision: ``relative`` is the key below both prefixes.
 
     ``source`` and ``destination`` are the listings' records of the object
-    (``source`` is None for a deletion). A skip planned between two local
-    trees carries neither: it was decided from the listing children's plain
-    records, and no object was made for it (see ``_unchanged_records``).
+    (``source`` is None for a deletion). A skip that a plan between two local
+    trees decided from the listing children's plain records alone carries
+    neither: no object was made for it (see ``_unchanged_records``).
 
     A named tuple, not a frozen dataclass: a plan makes one per object of
     both trees, and a tuple is made in a fifth of the time.
