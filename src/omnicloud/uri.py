@@ -150,7 +150,7 @@ class ObjectURI:
     @property
     def bucket_uri(self) -> ObjectURI:
         """The URI of the bucket root."""
-        return self.with_key("")
+        return self._unchecked("")  # the empty key is valid on every provider: nothing to check
 
 
 # Every field but the key, as the dataclass declares them: with_key copies these.

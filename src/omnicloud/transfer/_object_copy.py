@@ -300,7 +300,7 @@ class _ObjectCopy:
             and self.source.provider != "local"
         ):
             return self._server_side(self.dst_store)
-        if dst_path is not None and local_path(self.source) is not None and self.size >= CHUNK_SIZE:
+        if dst_path is not None and self.size >= CHUNK_SIZE and local_path(self.source) is not None:
             self._forget_partial(dst_path)
             return self._local_to_local(dst_path)
         if dst_path is not None and large:
