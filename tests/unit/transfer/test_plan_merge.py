@@ -180,8 +180,8 @@ def test_a_plan_between_local_trees_decides_as_the_plan_of_their_listed_objects(
             assert _undigested(ours.source, ours.destination) == (theirs.source, theirs.destination)
     assert "copy" in {a.action for a in planned}
     if mode == "sync":
-        skips = {a.reason for a in planned if a.action == "skip"}
-        assert "checksum" in skips if checksum else "size+mtime" in skips
+        skipped_by = {a.reason for a in planned if a.action == "skip"}
+        assert ("checksum" if checksum else "size+mtime") in skipped_by
 
 
 def _undigested(*infos: ObjectInfo | None) -> tuple[ObjectInfo | None, ...]:
