@@ -408,14 +408,15 @@ def _validate(uri: ObjectURI) -> None:
 
 def _check_key(uri: ObjectURI) -> None:
     key = uri.key
-    segments = key.split("/")
-    if any(s in (".", "..") for s in segments):
+    # A "." or ".." segment, found by string search (engines check a key per object joined).
+    bounded = f"/{key}/"
+    if "/./" in bounded or "/../" in bounded:
         raise InvalidURIError(f"key {key!r} contains a '.' or '..' segment", hint="keys may not walk up")
     if uri.provider == "local":
         if key.startswith("/") or "//" in key:
             raise InvalidURIError(f"local key {key!r} has an empty path segment")
     if uri.provider == "azure":
-        _check_azure_key(key, segments)
+        _check_azure_key(key, key.split("/"))
     byte_limit = _KEY_LIMIT_BYTES.get(uri.provider)
     if byte_limit is not None and len(key.encode("utf-8", "surrogatepass")) > byte_limit:
         raise InvalidURIError(f"key is longer than the {byte_limit}-byte limit of {uri.provider}")

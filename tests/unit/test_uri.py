@@ -235,3 +235,14 @@ def test_join_gives_the_uri_a_full_parse_gives(text: str) -> None:
 def test_with_key_checks_the_new_key(bad: str) -> None:
     with pytest.raises(InvalidURIError):
         parse_uri("s3://bucket/").with_key(bad)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(["", ".", "..", "a", "a.", ".a", "..a", "a..b"]), max_size=6))
+def test_a_key_is_refused_exactly_when_a_segment_is_dot_or_dot_dot(parts: list[str]) -> None:
+    key = "/".join(parts)
+    if any(segment in (".", "..") for segment in key.split("/")):
+        with pytest.raises(InvalidURIError, match=r"'\.' or '\.\.' segment"):
+            ObjectURI("aws", "bucket", key)
+    else:
+        assert ObjectURI("aws", "bucket", key).key == key

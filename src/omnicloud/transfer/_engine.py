@@ -730,7 +730,8 @@ def verify(
             with ThreadPoolExecutor(options.concurrency, thread_name_prefix="omnicloud-verify") as pool:
                 # At most twice the concurrency waits: memory stays flat on any tree, and on
                 # Ctrl-C or an error the rest is dropped, not compared to the end first.
-                pending: deque[Future[VerifyEntry]] = deque()
+                # Pairs compared here wait as their entries, the others as futures: in order.
+                pending: deque[Future[VerifyEntry] | VerifyEntry] = deque()
                 try:
                     for relative, src_info, dst_info in pairs:
                         reads = _reads(src_info, dst_info, recompute)
@@ -744,17 +745,18 @@ def verify(
                         ctx.progress.planned(1, planned)
                         pair = (relative, source.join(relative), src_info, target.join(relative), dst_info)
                         if not any(unlisted) and _compared_here(reads, local):
-                            pending.append(_finished(_verify_pair(ctx, *pair, recompute)))
+                            pending.append(_verify_pair(ctx, *pair, recompute))
                         else:
                             pending.append(pool.submit(_verify_pair, ctx, *pair, recompute, unlisted))
                         while len(pending) > 2 * options.concurrency:
-                            report.add(pending.popleft().result())
+                            report.add(_entry(pending.popleft()))
                     while pending:
-                        report.add(pending.popleft().result())
+                        report.add(_entry(pending.popleft()))
                 except BaseException:
                     ctx.stop.set()
-                    for future in pending:
-                        future.cancel()
+                    for waiting in pending:
+                        if isinstance(waiting, Future):
+                            waiting.cancel()
                     raise
         finally:
             ctx.progress.close()
@@ -796,10 +798,8 @@ def _compared_here(reads: tuple[int | None, int | None], local: tuple[bool, bool
     return all(n is None or (here and n <= CHUNK_SIZE) for n, here in zip(reads, local, strict=True))
 
 
-def _finished(entry: VerifyEntry) -> Future[VerifyEntry]:
-    future: Future[VerifyEntry] = Future()
-    future.set_result(entry)
-    return future
+def _entry(waiting: Future[VerifyEntry] | VerifyEntry) -> VerifyEntry:
+    return waiting.result() if isinstance(waiting, Future) else waiting
 
 
 def _stat_or_none(ctx: TransferContext, uri: ObjectURI) -> ObjectInfo | None:
