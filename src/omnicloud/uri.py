@@ -417,16 +417,19 @@ def _check_key(uri: ObjectURI) -> None:
             raise InvalidURIError(f"local key {key!r} has an empty path segment")
     if uri.provider == "azure":
         _check_azure_key(key, key.split("/"))
+    if key.isascii():  # the common case: one byte a character, no surrogate
+        nbytes = len(key)
+    else:
+        try:
+            nbytes = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidURIError("key is not valid unicode (lone surrogate)") from None
     byte_limit = _KEY_LIMIT_BYTES.get(uri.provider)
-    if byte_limit is not None and len(key.encode("utf-8", "surrogatepass")) > byte_limit:
+    if byte_limit is not None and nbytes > byte_limit:
         raise InvalidURIError(f"key is longer than the {byte_limit}-byte limit of {uri.provider}")
     char_limit = _KEY_LIMIT_CHARS.get(uri.provider)
     if char_limit is not None and len(key) > char_limit:
         raise InvalidURIError(f"key is longer than the {char_limit}-character limit of {uri.provider}")
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidURIError("key is not valid unicode (lone surrogate)") from None
 
 
 def _check_azure_key(key: str, segments: list[str]) -> None:
