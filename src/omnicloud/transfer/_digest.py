@@ -240,7 +240,8 @@ def digest_file(
 
 
 def small_file_hasher(*, rehash: bool) -> ContentHasher:
-    """What a local listing computes as it goes (``LocalStore.list_in_child``'s ``hasher``).
+    """What a local listing computes as it goes (the ``hasher`` of ``LocalStore.list_records``
+    and ``list_in_child``).
 
     The digest of each file of one chunk at most that records none (of every
     one with ``rehash``), read where the tree is walked, one file after

@@ -433,8 +433,7 @@ def apply_plan(
                 src_record = stated = _recorded(ctx, src_uri, count=False)  # the copy starts from it
             if listed_without_record(dst_store, dst_record):
                 dst_record = _recorded(ctx, dst_uri, count=False)
-            same = _same_digests(ctx, src_uri, src_record, dst_uri, dst_record)
-            if same:
+            if _same_digests(ctx, src_uri, src_record, dst_uri, dst_record):
                 return ObjectResult(
                     str(src_uri), str(dst_uri), "copy", "skipped", info.size, reason="checksum"
                 )
