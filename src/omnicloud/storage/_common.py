@@ -29,15 +29,16 @@ __all__ = [
 # In-memory buffer for open_write before spilling to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
 
-# Files are written in calls of at most 64 KiB. Measured on this VM (Linux 6.18, ext4), 1 GiB
-# into a new preallocated file, the same buffer each time, in calls of: 8 MiB ~225-640 MiB/s,
-# 1 MiB ~400-800 MiB/s, 256 KiB 500-3,300 MiB/s (it moved between days), 128 KiB 1,100-5,500 MiB/s,
-# 64 KiB 2,700-5,300 MiB/s and 32 KiB 3,800-4,600 MiB/s. Larger calls get larger page-cache folios,
-# and a VM that hands free memory back to its host pays a host fault for each fresh one (8 MiB calls
-# right after deleting a file of the same size, whose memory was still free here, ran at
-# ~3,400 MiB/s). A ranged download of 1 GiB from Azurite spent 2.1-2.6 s in the kernel with
-# 256 KiB calls and 0.6-0.85 s with 64 KiB ones (rclone, which writes 32 KiB at a time: 0.55-0.74 s).
-WRITE_SLICE = 64 * 1024
+# Files are written in calls of at most 32 KiB: eight pages, the largest page-cache folio the kernel
+# takes from its per-CPU lists of free pages (PAGE_ALLOC_COSTLY_ORDER). Larger calls get larger
+# folios from the shared allocator, and a VM that hands free memory back to its host pays a host
+# fault for each fresh one. Measured on this VM (Linux 6.18, ext4), 1 GiB into a new preallocated
+# file, the same buffer each time, from 1 or 4 threads: 32 KiB calls ran at 3,800-4,600 MiB/s in
+# each of 14 runs; 64 KiB at 540-5,300 MiB/s, 256 KiB at 490-3,300 MiB/s and 8 MiB at 225-640
+# MiB/s, depending on how much free memory the host had taken back. A ranged download of 1 GiB from
+# Azurite spent 2.1-2.6 s in the kernel with 256 KiB calls (3.3 s with 64 KiB ones once memory
+# was short) and 0.5-0.6 s with 32 KiB ones; rclone, which also writes 32 KiB at a time, 0.55-1.9 s.
+WRITE_SLICE = 32 * 1024
 
 
 def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
