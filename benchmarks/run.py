@@ -119,7 +119,7 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: boo
 # This VM reports freed memory to its host ("Free page reporting enabled" at boot, in 8 MiB
 # blocks, after ~2 s): a page freed moments ago is fast to reuse, one reported to the host costs a
 # fault there (~4 ms per MiB written into fresh page cache in large calls, which get large
-# folios; omnicloud writes in 256 KiB calls, see WRITE_SLICE in omnicloud.storage._common).
+# folios; omnicloud writes in 32 KiB calls, see WRITE_SLICE in omnicloud.storage._common).
 # Waiting past the reporting delay after each removal gives every tool the same cold memory,
 # instead of favouring whoever runs right after another tool freed its output.
 _PAGE_REPORTING_WAIT = 3.0
@@ -237,8 +237,24 @@ def make_bucket(cloud: Cloud) -> str:
     return uri
 
 
-def _rclone_azure_remote(cloud: Cloud, uri: str) -> str | None:
-    """rclone reaches Azurite only through a SAS URL for the container."""
+def _fresh_azurite(cloud: Cloud, bucket: str) -> None:
+    """A new Azurite holding only an empty ``bucket``, rclone's remote pointed at it.
+
+    Azurite in memory keeps the bytes of deleted blobs: after the 256 MiB rounds
+    and one round of 1 GiB it held 8.6 GB, and writing downloads into page cache
+    then took every tool 2-3x longer (the machine's free memory was short), so
+    the 1 GiB figures measured Azurite's leak more than the tools.
+    """
+    name = cloud.rclone_remote
+    _restart(cloud)
+    with _store(cloud, bucket) as store:
+        store.create_bucket()
+    if name is not None:
+        cloud.rclone_remote = _rclone_azure_remote(cloud, bucket, name=name[:-1])
+
+
+def _rclone_azure_remote(cloud: Cloud, uri: str, *, name: str | None = None) -> str | None:
+    """rclone reaches Azurite only through a SAS URL for the container (remote ``name``, or a new one)."""
     try:
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
     except ImportError:
@@ -256,7 +272,7 @@ def _rclone_azure_remote(cloud: Cloud, uri: str) -> str | None:
         ),
         expiry=datetime.now(UTC) + timedelta(hours=2),
     )
-    name = f"BENCHAZ{uuid.uuid4().hex[:6].upper()}"
+    name = name or f"BENCHAZ{uuid.uuid4().hex[:6].upper()}"
     cloud.env[f"RCLONE_CONFIG_{name}_TYPE"] = "azureblob"
     cloud.env[f"RCLONE_CONFIG_{name}_SAS_URL"] = f"{parts['BlobEndpoint']}/{container}?{sas}"
     return f"{name}:"
@@ -306,7 +322,6 @@ def cloud_transfers(
             back = work / "cloud-back.bin"
             bucket = make_bucket(cloud)
             case = f"{size // MiB} MiB on {_EMULATOR[scheme]}"
-            env = {**cloud.env, "OMNICLOUD_STATE_DIR": str(work / "state")}
             peers: dict[str, tuple[list[str] | None, list[str] | None, bool]] = {}
             up_uri = f"{bucket}/omnicloud.bin"
             peers["omnicloud"] = (
@@ -366,6 +381,9 @@ def cloud_transfers(
             # single runs their ratios swung by 2x from one run to the next (Azurite's above all).
             for _ in range(rounds if size >= GiB else max(rounds, SHORT_EMULATOR_ROUNDS)):
                 for tool, (upload, download, inner) in peers.items():
+                    if scheme == "az":
+                        _fresh_azurite(cloud, bucket)
+                    env = {**cloud.env, "OMNICLOUD_STATE_DIR": str(work / "state")}
                     for direction, cmd in (("upload", upload), ("download", download)):
                         if cmd is None or entries[tool, direction].skipped:
                             continue
@@ -375,8 +393,10 @@ def cloud_transfers(
                             entry.samples.append(measure(cmd, env, inner=inner))
                         except RuntimeError as err:
                             entry.skipped = f"failed: {_last_line(err)}"
-                    # Emulators keep objects in memory: free each tool's object before the next.
-                    _empty(cloud, bucket)
+                    # Emulators keep objects in memory: free each tool's object before the next
+                    # (Azurite, which keeps them even then, is restarted instead).
+                    if scheme != "az":
+                        _empty(cloud, bucket)
             results.extend(entries.values())
             _reset(cloud)
 
@@ -570,9 +590,9 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         "This machine is shared with other work, so absolute numbers move from run to run; ratios from "
         "the same run are what to compare. Regenerate with `make bench`.",
         "It is a VM that hands freed memory back to its host: writing 1 GiB into fresh page cache in "
-        "8 MiB calls runs at ~250 MiB/s (256 KiB calls, which omnicloud makes, at ~3 GiB/s); after "
-        "removing each tool's output the run waits 3 s for that memory to go back, so every tool starts "
-        "equally cold.",
+        "8 MiB calls runs at ~250-640 MiB/s (32 KiB calls, which omnicloud and rclone make, at ~4 GiB/s); "
+        "after removing each tool's output the run waits 3 s for that memory to go back, so every tool "
+        "starts equally cold.",
         "",
     ]
     if note:
@@ -595,7 +615,8 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
                 "Emulator-bound: moto is a CPU-bound Python server that re-reads the whole object for "
                 "every range request and spends 1-3 s completing a multipart upload of 256 MiB; "
                 "Azurite and the GCS emulator are single Node/Python processes. All of them share the "
-                "2 cores with the client, so a client's own CPU is taken from the server.",
+                "2 cores with the client, so a client's own CPU is taken from the server. Azurite "
+                "keeps the bytes of deleted blobs in memory, so each tool's turn starts on a new Azurite.",
                 "",
             ]
         lines += [
