@@ -1,7 +1,8 @@
-"""S3 multipart uploads carry CRC32 part checksums, as boto3's transfer manager does.
+"""S3 multipart uploads carry part checksums (CRC32C, where boto3's transfer manager sends CRC32).
 
-On moto the object then reports a composite CRC32 (the CRC32 of the parts' CRC32s);
-with ``part_checksums=False`` it does not. Parts known only from the journal
+On moto the object then reports a composite CRC32C (the CRC32C of the parts' CRC32Cs);
+with ``part_checksums=False`` it does not. Without google-crc32c's C extension the
+checksum is CRC32. Parts known only from the journal
 (a resumed upload) take their checksums from ListParts; moto's ListParts leaves
 them out, so that exchange is checked with botocore's Stubber playing S3's
 documented responses.
@@ -22,7 +23,7 @@ from botocore.stub import Stubber
 from omnicloud.errors import ConfigError
 from omnicloud.sandbox import Emulator
 from omnicloud.storage._types import PartInfo
-from omnicloud.storage.s3 import S3Store, _crc32
+from omnicloud.storage.s3 import S3Store, _part_checksum, part_checksum
 
 MiB = 1 << 20
 
@@ -54,22 +55,45 @@ def _upload_two_parts(store: S3Store, key: str) -> tuple[bytes, bytes, list[Part
     return first, second, parts
 
 
+ALGORITHM, CHECKSUM = _part_checksum()
+FIELD = f"Checksum{ALGORITHM}"
+
+
 def _composite(*parts: bytes) -> str:
-    digests = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)
-    return base64.b64encode(zlib.crc32(digests).to_bytes(4, "big")).decode()
+    digests = b"".join(CHECKSUM(p).to_bytes(4, "big") for p in parts)
+    return base64.b64encode(CHECKSUM(digests).to_bytes(4, "big")).decode()
 
 
-def test_crc32_is_base64_of_the_big_endian_value() -> None:
-    # CRC32("hello world") = 0x0d4a1185
-    assert _crc32(b"hello world") == base64.b64encode(bytes.fromhex("0d4a1185")).decode()
+def test_the_checksum_is_crc32c_where_google_crc32c_has_its_c_extension() -> None:
+    import google_crc32c
+
+    assert ("CRC32C" if google_crc32c.implementation == "c" else "CRC32") == ALGORITHM
 
 
-def test_parts_carry_their_crc32_and_the_object_a_composite(moto_server: Emulator, bucket: str) -> None:
+def test_the_checksum_is_base64_of_the_big_endian_value() -> None:
+    # CRC32C("hello world") = 0xc99465aa, CRC32("hello world") = 0x0d4a1185
+    value = "c99465aa" if ALGORITHM == "CRC32C" else "0d4a1185"
+    assert part_checksum(b"hello world") == base64.b64encode(bytes.fromhex(value)).decode()
+    assert part_checksum(bytearray(b"hello world")) == part_checksum(b"hello world")
+
+
+def test_without_the_c_extension_the_checksum_is_crc32(monkeypatch: pytest.MonkeyPatch) -> None:
+    import google_crc32c
+
+    monkeypatch.setattr(google_crc32c, "implementation", "python")
+    _part_checksum.cache_clear()
+    try:
+        assert _part_checksum() == ("CRC32", zlib.crc32)
+    finally:
+        _part_checksum.cache_clear()
+
+
+def test_parts_carry_their_checksum_and_the_object_a_composite(moto_server: Emulator, bucket: str) -> None:
     store = _store(moto_server, bucket)
     first, second, parts = _upload_two_parts(store, "big.bin")
-    assert [p.checksum for p in parts] == [_crc32(first), _crc32(second)]
+    assert [p.checksum for p in parts] == [part_checksum(first), part_checksum(second)]
     head = store.client.head_object(Bucket=bucket, Key="big.bin", ChecksumMode="ENABLED")
-    assert head["ChecksumCRC32"].partition("-")[0] == _composite(first, second)
+    assert head[FIELD].partition("-")[0] == _composite(first, second)
     assert store.get("big.bin") == first + second
 
 
@@ -78,7 +102,7 @@ def test_part_checksums_can_be_turned_off(moto_server: Emulator, bucket: str) ->
     _, _, parts = _upload_two_parts(store, "plain.bin")
     assert [p.checksum for p in parts] == [None, None]
     head = store.client.head_object(Bucket=bucket, Key="plain.bin", ChecksumMode="ENABLED")
-    assert "ChecksumCRC32" not in head
+    assert not [name for name in head if name.startswith("Checksum")]
 
 
 def test_a_bad_flag_is_a_config_error(moto_server: Emulator) -> None:
@@ -102,7 +126,7 @@ def test_resumed_parts_take_their_checksums_from_list_parts(moto_server: Emulato
     stubber = Stubber(store.client)
     stubber.add_response(
         "list_parts",
-        {"Parts": [{"PartNumber": 1, "ETag": '"e1"', "Size": 5 * MiB, "ChecksumCRC32": "AAAAAQ=="}]},
+        {"Parts": [{"PartNumber": 1, "ETag": '"e1"', "Size": 5 * MiB, FIELD: "AAAAAQ=="}]},
         {"Bucket": "any-bucket", "Key": "k", "UploadId": "u"},
     )
     stubber.add_response(
@@ -114,8 +138,8 @@ def test_resumed_parts_take_their_checksums_from_list_parts(moto_server: Emulato
             "UploadId": "u",
             "MultipartUpload": {
                 "Parts": [
-                    {"PartNumber": 1, "ETag": '"e1"', "ChecksumCRC32": "AAAAAQ=="},
-                    {"PartNumber": 2, "ETag": '"e2"', "ChecksumCRC32": "AAAAAg=="},
+                    {"PartNumber": 1, "ETag": '"e1"', FIELD: "AAAAAQ=="},
+                    {"PartNumber": 2, "ETag": '"e2"', FIELD: "AAAAAg=="},
                 ]
             },
         },

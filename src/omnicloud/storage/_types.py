@@ -177,7 +177,7 @@ class PartInfo:
     """One uploaded part of a multipart upload.
 
     ``checksum`` is what the provider checked the part against, when it takes
-    one (S3's base64 CRC32); a part known only from the journal has none.
+    one (S3's base64 CRC32C); a part known only from the journal has none.
     """
 
     number: int

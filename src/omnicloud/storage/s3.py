@@ -19,24 +19,26 @@ from another region, on OCI's S3 API and with ``data_plane="sdk"`` they stay
 on boto3, as does everything else (whole gets, listings, multipart,
 conditional puts).
 
-Multipart uploads declare CRC32 part checksums, as boto3's own transfer
-manager does: every part carries its CRC32 (zlib, about 2 GiB/s on one core,
-outside the GIL), S3 checks it on arrival and rejects a part damaged on the
-wire, and the finished object has a composite CRC32. ``part_checksums=False``
-turns this off for S3-compatible services that reject checksum headers; the
-OCI S3 API does so by default.
+Multipart uploads declare part checksums, as boto3's own transfer manager
+does: every part carries its CRC32C (google-crc32c's C extension, ~5.8 GiB/s
+on one core here, where zlib's CRC32, which boto3 sends, runs at ~2.2 GiB/s;
+CRC32 when that extension is missing), S3 checks it on arrival and rejects a
+part damaged on the wire, and the finished object has a composite checksum.
+``part_checksums=False`` turns this off for S3-compatible services that
+reject checksum headers; the OCI S3 API does so by default.
 """
 
 from __future__ import annotations
 
 import base64
 import builtins
+import functools
 import io
 import os
 import re
 import threading
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, cast
@@ -545,7 +547,7 @@ class S3Store(ClosesOnExit):
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
     ) -> str:
-        extra: dict[str, Any] = {"ChecksumAlgorithm": "CRC32"} if self._part_checksums else {}
+        extra: dict[str, Any] = {"ChecksumAlgorithm": _part_checksum()[0]} if self._part_checksums else {}
         try:
             response = self._client.create_multipart_upload(
                 Bucket=self._bucket,
@@ -559,8 +561,8 @@ class S3Store(ClosesOnExit):
         return response["UploadId"]
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
-        checksum = _crc32(data) if self._part_checksums else None
-        extra: dict[str, Any] = {"ChecksumCRC32": checksum} if checksum else {}
+        checksum = part_checksum(data) if self._part_checksums else None
+        extra: dict[str, Any] = {_checksum_field(): checksum} if checksum else {}
         try:
             response = self._client.upload_part(
                 Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
@@ -578,7 +580,7 @@ class S3Store(ClosesOnExit):
         for part in ordered:
             entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
             if part.checksum:
-                entry["ChecksumCRC32"] = part.checksum
+                entry[_checksum_field()] = part.checksum  # type: ignore[literal-required]
             listed.append(entry)
         try:
             self._client.complete_multipart_upload(
@@ -592,14 +594,15 @@ class S3Store(ClosesOnExit):
         self, key: str, upload_id: str, parts: Sequence[PartInfo]
     ) -> builtins.list[PartInfo]:
         stored: dict[int, str] = {}
+        field = _checksum_field()
         try:
             pages = self._client.get_paginator("list_parts").paginate(
                 Bucket=self._bucket, Key=key, UploadId=upload_id
             )
             for page in pages:
                 for part in page.get("Parts", []):
-                    if part.get("ChecksumCRC32"):
-                        stored[part["PartNumber"]] = part["ChecksumCRC32"]
+                    if part.get(field):
+                        stored[part["PartNumber"]] = part[field]  # type: ignore[literal-required]
         except Exception as err:
             self._fail(err, "complete_multipart", key)
         return [p if p.checksum else PartInfo(p.number, p.etag, p.size, stored.get(p.number)) for p in parts]
@@ -669,9 +672,30 @@ class S3Store(ClosesOnExit):
         return True
 
 
-def _crc32(data: bytes) -> str:
-    """A part's CRC32 as S3 wants it: four big-endian bytes, base64."""
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+@functools.cache
+def _part_checksum() -> tuple[str, Callable[[bytes], int]]:
+    """``(S3's name, function)`` of the part checksum: CRC32C when google-crc32c has its C extension.
+
+    Its pure-Python fallback would take seconds per part, so without the extension it is CRC32.
+    """
+    try:
+        import google_crc32c
+    except ImportError:
+        return "CRC32", zlib.crc32
+    if google_crc32c.implementation != "c":
+        return "CRC32", zlib.crc32
+    return "CRC32C", google_crc32c.value
+
+
+def _checksum_field() -> str:
+    """A part checksum's field in S3's requests and answers: ``ChecksumCRC32C`` (or ``ChecksumCRC32``)."""
+    return f"Checksum{_part_checksum()[0]}"
+
+
+def part_checksum(data: bytes) -> str:
+    """A part's checksum as S3 wants it: the four big-endian bytes of its CRC32C (or CRC32), base64."""
+    value = _part_checksum()[1](data if isinstance(data, bytes) else bytes(data))
+    return base64.b64encode(value.to_bytes(4, "big")).decode("ascii")
 
 
 def _flag(name: str, value: bool | str) -> bool:
