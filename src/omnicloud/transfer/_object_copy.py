@@ -346,9 +346,17 @@ class _ObjectCopy:
                 uri=str(self.source),
                 hint=f"the source changed or was corrupted in flight; {undone}",
             )
-        self._check_source_unchanged(discard)
+        self._check_source_unchanged(digest, discard)
 
-    def _check_source_unchanged(self, on_change: Callable[[], None]) -> None:
+    def _check_source_unchanged(self, digest: str, on_change: Callable[[], None]) -> None:
+        """Ask the source again whether it is still the version this copy began with.
+
+        Not when the bytes moved hash to the digest that version records: they are
+        then its bytes, whichever requests read them (one ``stat``, a request on a
+        remote source, saved on every large copy of an object omnicloud wrote).
+        """
+        if self.expected is not None and digest == self.expected:
+            return
         stat_store = self.src_store
         if not isinstance(stat_store, Stat):
             return
@@ -869,7 +877,7 @@ class _ObjectCopy:
         try:
             _StreamedDownload(self, store_chunk).run(missing)
             digest = self._check(builder.value(self.size), discard)
-            self._check_source_unchanged(discard)
+            self._check_source_unchanged(digest, discard)
             self._publish(temp, final, digest)
         except BaseException:
             if journal is None:  # nothing could resume it (removed while still locked)
@@ -912,7 +920,7 @@ class _ObjectCopy:
             _discard_file(temp)
 
         digest = self._check(builder.value(self.size), discard)
-        self._check_source_unchanged(discard)
+        self._check_source_unchanged(digest, discard)
         self._publish(temp, final, digest)
         return self.result(digest)
 

@@ -150,6 +150,37 @@ def test_source_changed_during_the_upload_is_detected_and_not_published(
     assert not world.store("b").exists("big")
 
 
+def test_a_recorded_source_rewritten_during_the_upload_fails_its_digest_and_is_not_published(
+    world: World, options: TransferOptions
+) -> None:
+    src = world.store("a")
+    data, other = payload(BIG), payload(BIG, seed=9)
+    src.put("big", data, metadata={DIGEST_METADATA_KEY: digest_bytes(data)})
+
+    def rewrite_source(n: int, args: tuple[Any, ...]) -> None:
+        if n == 2:
+            src.inner.put("big", other, metadata={DIGEST_METADATA_KEY: digest_bytes(other)})
+
+    world.store("b").faults["upload_part"] = rewrite_source
+    with pytest.raises(IntegrityError, match="digest mismatch"):
+        copy("mem://a/big", "mem://b/big", options=_with(options, part_concurrency=1), opener=world.opener)
+    assert not world.store("b").exists("big")
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_large_copy_asks_the_source_again_only_when_no_recorded_digest_vouches_for_the_bytes(
+    world: World, options: TransferOptions, recorded: bool, tmp_path: Path
+) -> None:
+    data = payload(BIG)
+    metadata = {DIGEST_METADATA_KEY: digest_bytes(data)} if recorded else {}
+    world.store("a").put("big", data, metadata=metadata)
+    copy("mem://a/big", "mem://b/big", options=options, opener=world.opener)
+    copy("mem://a/big", str(tmp_path / "big"), options=options, opener=world.opener)
+    assert world.store("b").get("big") == data and (tmp_path / "big").read_bytes() == data
+    # Each copy states the source once to begin; without a recorded digest, once more before publishing.
+    assert world.store("a").calls["stat"] == (2 if recorded else 4)
+
+
 def test_interrupted_multipart_upload_resumes_without_resending_finished_parts(
     world: World, options: TransferOptions
 ) -> None:
