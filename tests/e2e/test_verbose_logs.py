@@ -117,7 +117,7 @@ def test_retries_against_an_unreachable_endpoint_end_in_one_line(tmp_path: Path)
     source = tmp_path / "f.bin"
     source.write_bytes(b"x" * (17 * 2**20))
 
-    # Staged blocks go through urllib3, which retries on its own before omnicloud does.
+    # Staged blocks are retried by their connection pool before omnicloud retries them.
     done = _run("cp", str(source), "az://box/f.bin", "--retries", "1", "--part-size", "8MiB", env=env)
 
     assert done.returncode == 1

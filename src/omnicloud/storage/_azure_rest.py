@@ -8,8 +8,9 @@ store keeps the SDK, whose credential classes fetch and refresh tokens):
   missing blob from a missing container;
 - ``azure.storage.blob`` took ~0.45 s to import here (with ``oci`` installed,
   ``azure-core`` also imports ``aiohttp``), a third of a 256 MiB upload to
-  Azurite; these requests need ``urllib3`` (~0.08 s), which the SDK's own
-  transport uses too;
+  Azurite; behind a proxy these requests need ``urllib3`` (~0.03-0.08 s),
+  which the SDK's own transport uses too; otherwise Put Block and Put Block
+  List go, as every Get Blob does, through ``_streamed_get``'s connections;
 - the SDK's generic XML deserializer spent ~5 s of CPU on a listing of
   10,000 blobs (10 pages) that ``ElementTree`` reads in a few hundredths;
 - a streamed Get Blob through obstore copies every piece of the body once
@@ -37,7 +38,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
@@ -102,8 +103,9 @@ def blob_requests(
 class BlobRequests:
     """Blob requests on one container (downloads, blocks, listings, properties, deletes), thread-safe.
 
-    Downloads go through :class:`StreamedGets`; the other requests through
-    one urllib3 pool, made (and urllib3 imported) at the first of them.
+    Downloads, listings, properties and blocks go through :class:`StreamedGets`; deletes (and,
+    behind a proxy, everything but downloads) through one urllib3 pool, made (and urllib3
+    imported) at the first request that needs it.
     """
 
     def __init__(
@@ -202,7 +204,7 @@ class BlobRequests:
 
     def stage(self, key: str, block_id: str, data: bytes) -> None:
         """Put Block: upload ``data`` as block ``block_id`` of blob ``key``, not yet visible."""
-        self._send("PUT", key, {"comp": "block", "blockid": block_id}, {}, data, "upload_part")
+        self._put(key, {"comp": "block", "blockid": block_id}, {}, data, "upload_part")
 
     def commit(
         self,
@@ -217,13 +219,26 @@ class BlobRequests:
         payload = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
         headers = {"Content-Type": "application/xml", "x-ms-blob-content-type": content_type}
         headers.update({f"x-ms-meta-{name}": value for name, value in metadata.items()})
-        response = self._send("PUT", key, {"comp": "blocklist"}, headers, payload, "complete_multipart")
-        modified = response.headers.get("Last-Modified")
-        return (
-            response.headers.get("ETag"),
-            _http_date(modified) if modified else None,
-            response.headers.get("x-ms-version-id"),
-        )
+        answer = self._put(key, {"comp": "blocklist"}, headers, payload, "complete_multipart")
+        modified = answer.get("Last-Modified")
+        return answer.get("ETag"), _http_date(modified) if modified else None, answer.get("x-ms-version-id")
+
+    def _put(
+        self, key: str, query: dict[str, str], headers: dict[str, str], body: bytes, op: str
+    ) -> Mapping[str, str]:
+        """The answer's headers to an idempotent PUT (a block, a block list), sent again if need be.
+
+        On the connections the GETs use, through ``http.client`` (no urllib3 to
+        load); behind a proxy, through urllib3.
+        """
+        if self._gets is None:
+            return cast(Mapping[str, str], self._send("PUT", key, query, headers, body, op).headers)
+
+        def request() -> tuple[str, dict[str, str]]:
+            url, text, signed = self._signed("PUT", key, query, headers, body)
+            return f"{urlsplit(url).path}?{text}", signed
+
+        return cast(Mapping[str, str], self._gets.put(request, body, self._fields(op, key)))
 
     def head(self, key: str) -> ObjectInfo:
         """Get Blob Properties; a missing blob or container raises NotFoundError saying which."""

@@ -140,6 +140,7 @@ class _Script:
         script = self
         self.answers = answers
         self.requests: list[str] = []
+        self.bodies: list[bytes] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -160,6 +161,11 @@ class _Script:
                     self.close_connection = True
 
             do_DELETE = do_GET
+
+            def do_PUT(self) -> None:  # the body is read first, and kept with the request
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                script.bodies.append(body)
+                self.do_GET()
 
             def do_HEAD(self) -> None:  # the answer's headers, and no body whatever they announce
                 script.requests.append(f"HEAD {self.path}")
@@ -404,6 +410,63 @@ def test_a_head_of_a_blob_in_a_missing_container_says_which_is_missing() -> None
         with pytest.raises(NotFoundError, match="container does not exist") as caught:
             _requests(server.endpoint).head("k")
         assert (caught.value.op, caught.value.uri) == ("stat", "az://cont/k")
+        _no_secret(str(caught.value), repr(caught.value))
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_block_is_sent_again_whole_after_a_busy_answer_and_a_lost_one() -> None:
+    ok = (201, {"Content-Length": "0"}, b"", False)
+    server = _Script(
+        [
+            (503, {"x-ms-error-code": "ServerBusy", "Content-Length": "0"}, b"", False),
+            (0, {}, b"", True),  # the answer is lost
+            ok,
+        ]
+    )
+    try:
+        requests = _requests(server.endpoint)
+        requests.stage("dir/k.bin", "YmxvY2s=", b"part bytes")
+        assert server.bodies == [b"part bytes"] * 3
+        assert all("comp=block" in path and "blockid=YmxvY2s%3D" in path for path in server.requests)
+        assert len(requests._gets._idle) == 1  # the last answer's connection is kept
+        assert requests._pool is None  # no urllib3 pool was made
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_block_list_is_sent_and_answers_with_the_blob_version() -> None:
+    answer = {
+        "Content-Length": "0",
+        "ETag": '"0x8DCA1B2C3D4E5F7"',
+        "Last-Modified": "Wed, 25 Nov 2026 10:00:00 GMT",
+        "x-ms-version-id": "2026-11-25T10:00:00.0000000Z",
+    }
+    server = _Script([(201, answer, b"", False)])
+    try:
+        done = _requests(server.endpoint).commit(
+            "k", ["AAAA", "AAAB"], metadata={"omnicloud_digest": "d"}, content_type="text/plain"
+        )
+        assert done == (
+            '"0x8DCA1B2C3D4E5F7"',
+            datetime(2026, 11, 25, 10, tzinfo=UTC),
+            answer["x-ms-version-id"],
+        )
+        assert server.bodies[0].endswith(b"<BlockList><Latest>AAAA</Latest><Latest>AAAB</Latest></BlockList>")
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_block_refused_past_the_retries_raises_a_transient_error_without_the_sas() -> None:
+    busy = (503, {"x-ms-error-code": "ServerBusy", "Content-Length": "0"}, b"", False)
+    server = _Script([busy, busy])
+    try:
+        with pytest.raises(TransientError, match="ServerBusy") as caught:
+            _requests(server.endpoint, retry_total=1).stage("k", "YmxvY2s=", b"x")
+        assert (caught.value.op, caught.value.uri) == ("upload_part", "az://cont/k")
         _no_secret(str(caught.value), repr(caught.value))
     finally:
         server.stop()
