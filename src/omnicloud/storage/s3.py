@@ -24,9 +24,9 @@ does, but CRC32C where boto3 sends CRC32: google-crc32c's C extension
 computes it at ~5.8 GiB/s on one core here, zlib's CRC32 runs at ~2.2 GiB/s
 (without the extension, the checksum is CRC32). S3 checks each part's on
 arrival and rejects a part damaged on the wire, and the finished object has
-a composite checksum.
-``part_checksums=False`` turns this off for S3-compatible services that
-reject checksum headers; the OCI S3 API does so by default.
+a composite checksum. ``part_checksums=False`` turns this off for
+S3-compatible services that reject checksum headers; the OCI S3 API does so
+by default.
 """
 
 from __future__ import annotations
