@@ -29,10 +29,11 @@ __all__ = [
 # In-memory buffer for open_write before spilling to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
 
-# Files are written in calls of at most 32 KiB: eight pages, the largest page-cache folio the kernel
-# takes from its per-CPU lists of free pages (PAGE_ALLOC_COSTLY_ORDER). Larger calls get larger
-# folios from the shared allocator, and a VM that hands free memory back to its host pays a host
-# fault for each fresh one. Measured on this VM (Linux 6.18, ext4), 1 GiB into a new preallocated
+# Files are written in calls of at most 32 KiB. Larger calls get larger page-cache folios, and a VM
+# that hands free memory back to its host pays a host fault for each fresh one; 32 KiB (eight
+# pages) is probably the largest folio the kernel takes from its per-CPU lists of free pages
+# (PAGE_ALLOC_COSTLY_ORDER), which stay warm: inferred from the figures below, not traced.
+# Measured on this VM (Linux 6.18, ext4), 1 GiB into a new preallocated
 # file, the same buffer each time, from 1 or 4 threads: 32 KiB calls ran at 3,800-4,600 MiB/s in
 # each of 14 runs; 64 KiB at 540-5,300 MiB/s, 256 KiB at 490-3,300 MiB/s and 8 MiB at 225-640
 # MiB/s, depending on how much free memory the host had taken back. A ranged download of 1 GiB from
