@@ -195,12 +195,7 @@ class BlobRequests:
         if self._gets is None:
             return None
         headers = {} if range is None else {"Range": f"bytes={range[0]}-{range[1] - 1}"}
-
-        def request() -> tuple[str, dict[str, str]]:
-            url, text, signed = self._signed("GET", key, {}, headers, b"")
-            return f"{urlsplit(url).path}?{text}", signed
-
-        return self._gets.open(request, self._fields("get", key))
+        return self._gets.open(self._request("GET", key, {}, headers), self._fields("get", key))
 
     def stage(self, key: str, block_id: str, data: bytes) -> None:
         """Put Block: upload ``data`` as block ``block_id`` of blob ``key``, not yet visible."""
@@ -233,22 +228,13 @@ class BlobRequests:
         """
         if self._gets is None:
             return cast(Mapping[str, str], self._send("PUT", key, query, headers, body, op).headers)
-
-        def request() -> tuple[str, dict[str, str]]:
-            url, text, signed = self._signed("PUT", key, query, headers, body)
-            return f"{urlsplit(url).path}?{text}", signed
-
+        request = self._request("PUT", key, query, headers, body)
         return cast(Mapping[str, str], self._gets.put(request, body, self._fields(op, key)))
 
     def head(self, key: str) -> ObjectInfo:
         """Get Blob Properties; a missing blob or container raises NotFoundError saying which."""
         if self._gets is not None:  # on the connections the blob's GETs will use; no urllib3 to load
-
-            def request() -> tuple[str, dict[str, str]]:
-                url, text, signed = self._signed("HEAD", key, {}, {}, b"")
-                return f"{urlsplit(url).path}?{text}", signed
-
-            headers: Any = self._gets.head(request, self._fields("stat", key))
+            headers: Any = self._gets.head(self._request("HEAD", key, {}, {}), self._fields("stat", key))
         else:
             headers = self._send("HEAD", key, {}, {}, b"", "stat").headers
         modified = headers.get("Last-Modified")
@@ -301,13 +287,7 @@ class BlobRequests:
         gets = self._gets
 
         def request(marker: str | None) -> Request:
-            query = self._list_query(prefix, delimiter, marker, page_size)
-
-            def build() -> tuple[str, dict[str, str]]:
-                url, text, signed = self._signed("GET", None, query, {}, b"")
-                return f"{urlsplit(url).path}?{text}", signed
-
-            return build
+            return self._request("GET", None, self._list_query(prefix, delimiter, marker, page_size), {})
 
         pending: Pending | None = gets.send(request(None), fields)
         try:
@@ -364,6 +344,17 @@ class BlobRequests:
 
     def _fields(self, op: str, key: str) -> dict[str, Any]:
         return {"op": op, "uri": str(self._container.with_key(key)), "provider": "azure"}
+
+    def _request(
+        self, method: str, key: str | None, query: dict[str, str], headers: dict[str, str], body: bytes = b""
+    ) -> Request:
+        """A request for ``StreamedGets``: ``(path?query, headers)``, signed again for each try."""
+
+        def build() -> tuple[str, dict[str, str]]:
+            url, text, signed = self._signed(method, key, query, headers, body)
+            return f"{urlsplit(url).path}?{text}", signed
+
+        return build
 
     def _signed(
         self, method: str, key: str | None, query: dict[str, str], headers: dict[str, str], body: bytes

@@ -241,11 +241,9 @@ class LocalStore(ClosesOnExit):
                 os.replace(temp, target)
             # What ``stat(key)`` reads back now, made from what was just written: a rename keeps
             # the file's size, dates and attributes.
-            return listed_info(
+            return _stat_info(
                 key,
-                st.st_size,
-                _etag(st.st_mtime_ns, st.st_size),
-                datetime.fromtimestamp(st.st_mtime, UTC),
+                st,
                 dict(metadata) if kept and metadata else _NO_METADATA,
                 (content_type if kept else None) or _ContentTypeGuesser()(key, target.name),
             )
@@ -599,13 +597,18 @@ def _etag(mtime_ns: int, size: int) -> str:
 
 def _listed_info(key: str, path: str, st: os.stat_result, guessed_type: str) -> ObjectInfo:
     metadata, content_type = _read_attributes(path, st)
+    return _stat_info(key, st, metadata, content_type or guessed_type)
+
+
+def _stat_info(key: str, st: os.stat_result, metadata: Mapping[str, str], content_type: str) -> ObjectInfo:
+    """The ``ObjectInfo`` of the file whose ``stat`` is ``st``, with its metadata and content type."""
     return listed_info(
         key,
         st.st_size,
         _etag(st.st_mtime_ns, st.st_size),
         datetime.fromtimestamp(st.st_mtime, UTC),
         metadata,
-        content_type or guessed_type,
+        content_type,
     )
 
 
