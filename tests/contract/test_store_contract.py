@@ -18,7 +18,9 @@ from omnicloud.storage import (
     Lister,
     MetadataOnComplete,
     Multipart,
+    PartsFromBuffers,
     Reader,
+    ReadInto,
     ResumableUpload,
     ServerSideCopy,
     Stat,
@@ -36,6 +38,8 @@ PROTOCOLS = (
     Stat,
     ServerSideCopy,
     Multipart,
+    PartsFromBuffers,
+    ReadInto,
     ResumableUpload,
     Admin,
 )
@@ -367,6 +371,38 @@ def test_metadata_given_at_completion_is_added_to_what_the_upload_started_with(s
     stat = store.stat("mp/late")
     assert (stat.metadata, stat.content_type) == (expected, "text/x")
     assert store.get("mp/late") == b"late metadata"
+
+
+def test_a_part_sent_from_a_buffer_keeps_the_bytes_the_buffer_held_then(store: Any) -> None:
+    if not isinstance(store, PartsFromBuffers):
+        pytest.skip(f"{type(store).__name__} takes parts as bytes only")
+    part_size = max(store.min_part_size, 1024)
+    first, last = os.urandom(part_size), os.urandom(1000)
+    buffer = bytearray(part_size)
+    upload = store.create_multipart("mp/buffers")
+    parts = []
+    for number, data in ((1, first), (2, last)):
+        buffer[: len(data)] = data
+        with memoryview(buffer)[: len(data)] as view:
+            parts.append(store.upload_part_from("mp/buffers", upload, number, view))
+        buffer[:] = bytes(part_size)  # the buffer is used again as soon as the call returns
+    store.complete_multipart("mp/buffers", upload, parts)
+    assert store.get("mp/buffers") == first + last
+
+
+def test_read_into_fills_the_view_from_the_offset_and_counts_fewer_only_at_the_end(store: Any) -> None:
+    if not isinstance(store, ReadInto):
+        pytest.skip(f"{type(store).__name__} reads into no caller's buffer")
+    data = os.urandom(10_000)
+    store.put("ri/object", data)
+    buffer = bytearray(4096)
+    assert store.read_into("ri/object", 1000, memoryview(buffer)) == 4096
+    assert buffer == data[1000:5096]
+    assert store.read_into("ri/object", 8000, memoryview(buffer)) == 2000
+    assert buffer[:2000] == data[8000:]
+    assert store.read_into("ri/object", 10_000, memoryview(buffer)) == 0
+    with pytest.raises(NotFoundError):
+        store.read_into("ri/missing", 0, memoryview(buffer))
 
 
 def test_aborted_multipart_upload_leaves_no_object(store: Any) -> None:

@@ -12,7 +12,9 @@ from omnicloud.storage import (
     GetWithInfo,
     Lister,
     Multipart,
+    PartsFromBuffers,
     Reader,
+    ReadInto,
     ResumableUpload,
     ServerSideCopy,
     Stat,
@@ -28,7 +30,10 @@ from omnicloud.storage.s3 import S3Store
 
 
 def memory(store: MemoryStore) -> None:
-    capabilities: tuple[Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, Admin] = (
+    capabilities: tuple[
+        Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, PartsFromBuffers, Admin
+    ] = (
+        store,
         store,
         store,
         store,
@@ -43,7 +48,8 @@ def memory(store: MemoryStore) -> None:
 
 
 def local(store: LocalStore) -> None:
-    capabilities: tuple[Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy] = (
+    capabilities: tuple[Store, Reader, ReadInto, Writer, Lister, Deleter, Stat, ServerSideCopy] = (
+        store,
         store,
         store,
         store,
@@ -91,7 +97,10 @@ def gcs(store: GCSStore) -> None:
 
 
 def azure(store: AzureStore) -> None:
-    capabilities: tuple[Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, Admin] = (
+    capabilities: tuple[
+        Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, PartsFromBuffers, Admin
+    ] = (
+        store,
         store,
         store,
         store,

@@ -197,7 +197,7 @@ class BlobRequests:
         headers = {} if range is None else {"Range": f"bytes={range[0]}-{range[1] - 1}"}
         return self._gets.open(self._request("GET", key, {}, headers), self._fields("get", key))
 
-    def stage(self, key: str, block_id: str, data: bytes) -> None:
+    def stage(self, key: str, block_id: str, data: bytes | memoryview) -> None:
         """Put Block: upload ``data`` as block ``block_id`` of blob ``key``, not yet visible."""
         self._put(key, {"comp": "block", "blockid": block_id}, {}, data, "upload_part")
 
@@ -219,7 +219,7 @@ class BlobRequests:
         return answer.get("ETag"), _http_date(modified) if modified else None, answer.get("x-ms-version-id")
 
     def _put(
-        self, key: str, query: dict[str, str], headers: dict[str, str], body: bytes, op: str
+        self, key: str, query: dict[str, str], headers: dict[str, str], body: bytes | memoryview, op: str
     ) -> Mapping[str, str]:
         """The answer's headers to an idempotent PUT (a block, a block list), sent again if need be.
 
@@ -318,7 +318,7 @@ class BlobRequests:
         key: str | None,
         query: dict[str, str],
         headers: dict[str, str],
-        body: bytes,
+        body: bytes | memoryview,
         op: str,
         *,
         shown_key: str = "",
@@ -346,7 +346,12 @@ class BlobRequests:
         return {"op": op, "uri": str(self._container.with_key(key)), "provider": "azure"}
 
     def _request(
-        self, method: str, key: str | None, query: dict[str, str], headers: dict[str, str], body: bytes = b""
+        self,
+        method: str,
+        key: str | None,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes | memoryview = b"",
     ) -> Request:
         """A request for ``StreamedGets``: ``(path?query, headers)``, signed again for each try."""
 
@@ -357,7 +362,12 @@ class BlobRequests:
         return build
 
     def _signed(
-        self, method: str, key: str | None, query: dict[str, str], headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        key: str | None,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes | memoryview,
     ) -> tuple[str, str, dict[str, str]]:
         """``(url, query string, headers)`` of a request, signed with the key or carrying the SAS."""
         url = self._container_url if key is None else f"{self._container_url}/{quote(key, safe='/~')}"

@@ -150,7 +150,9 @@ class StreamedGets:
         """
         return Pending(self, request, fields, method="HEAD").headers()
 
-    def put(self, request: Request, body: bytes, fields: dict[str, Any]) -> http.client.HTTPMessage:
+    def put(
+        self, request: Request, body: bytes | memoryview, fields: dict[str, Any]
+    ) -> http.client.HTTPMessage:
         """The headers of the answer to a PUT of ``body``, retried and mapped as a GET is.
 
         Only for a PUT that may be sent twice to the same effect (the answer to
@@ -160,7 +162,7 @@ class StreamedGets:
         return Pending(self, request, fields, method="PUT", body=body).headers()
 
     def _send(
-        self, request: Request, method: str = "GET", body: bytes = b""
+        self, request: Request, method: str = "GET", body: bytes | memoryview = b""
     ) -> tuple[http.client.HTTPConnection | None, bool, str]:
         """``(connection the request went out on, or None; whether it was kept; error kind)``."""
         while True:
@@ -223,7 +225,7 @@ class Pending:
         fields: dict[str, Any],
         *,
         method: str = "GET",
-        body: bytes = b"",
+        body: bytes | memoryview = b"",
     ) -> None:
         self._owner = owner
         self._request = request

@@ -27,6 +27,8 @@ __all__ = [
     "Multipart",
     "ObjectInfo",
     "PartInfo",
+    "PartsFromBuffers",
+    "ReadInto",
     "Reader",
     "ResumableUpload",
     "ServerSideCopy",
@@ -320,6 +322,29 @@ class MetadataOnComplete(Protocol):
         self, key: str, upload_id: str, parts: Sequence[PartInfo], metadata: Mapping[str, str]
     ) -> ObjectInfo:
         """``complete_multipart``, with ``metadata`` added to what the upload started with (and winning)."""
+        ...
+
+
+@runtime_checkable
+class PartsFromBuffers(Protocol):
+    """A multipart store that sends a part from a buffer its caller reuses.
+
+    ``upload_part_from`` is ``upload_part`` for any bytes-like ``data``, of
+    which it keeps no reference once it returns. With a :class:`ReadInto`
+    source, the transfer engine then reads each part into one of a few
+    buffers it keeps, instead of into new memory: on first touch every page
+    of new memory costs a fault, ~0.25 s of kernel time per GiB here.
+    """
+
+    def upload_part_from(self, key: str, upload_id: str, number: int, data: memoryview) -> PartInfo: ...
+
+
+@runtime_checkable
+class ReadInto(Protocol):
+    """A store that reads an object's bytes into a buffer its caller owns."""
+
+    def read_into(self, key: str, start: int, view: memoryview) -> int:
+        """Fill ``view`` with the bytes from offset ``start``; the count read, fewer only at the end."""
         ...
 
 

@@ -52,6 +52,7 @@ from omnicloud.storage._types import (
     Multipart,
     ObjectInfo,
     PartInfo,
+    PartsFromBuffers,
     Reader,
     ServerSideCopy,
     Stat,
@@ -76,6 +77,7 @@ class AzureStore(ClosesOnExit):
         Stat,
         ServerSideCopy,
         Multipart,
+        PartsFromBuffers,
         Admin,
     )
     OPTIONS: ClassVar[tuple[str, ...]] = (
@@ -411,17 +413,21 @@ class AzureStore(ClosesOnExit):
         )
         return base64.urlsafe_b64encode(payload.encode()).decode()
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | memoryview) -> PartInfo:
         block_id = _block_id(upload_id, number)
         rest = self._rest
         if rest is not None:
             rest.stage(key, block_id, data)
             return PartInfo(number, block_id, len(data))
         try:
-            self._container.get_blob_client(key).stage_block(block_id, data, length=len(data))
+            self._container.get_blob_client(key).stage_block(block_id, bytes(data), length=len(data))
         except Exception as err:
             self._fail(err, "upload_part", key)
         return PartInfo(number, block_id, len(data))
+
+    def upload_part_from(self, key: str, upload_id: str, number: int, data: memoryview) -> PartInfo:
+        """``upload_part``: Put Block sends ``data`` and keeps no reference to it."""
+        return self.upload_part(key, upload_id, number, data)
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
         return self.complete_multipart_with_metadata(key, upload_id, parts, {})

@@ -55,6 +55,7 @@ from omnicloud.storage._types import (
     Lister,
     ObjectInfo,
     Reader,
+    ReadInto,
     ServerSideCopy,
     Stat,
     Writer,
@@ -99,7 +100,15 @@ _Made = TypeVar("_Made")
 class LocalStore(ClosesOnExit):
     """A directory tree as a bucket."""
 
-    CAPABILITIES: ClassVar[tuple[type, ...]] = (Reader, Writer, Lister, Deleter, Stat, ServerSideCopy)
+    CAPABILITIES: ClassVar[tuple[type, ...]] = (
+        Reader,
+        ReadInto,
+        Writer,
+        Lister,
+        Deleter,
+        Stat,
+        ServerSideCopy,
+    )
     OPTIONS: ClassVar[tuple[str, ...]] = ("root",)
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
@@ -148,6 +157,26 @@ class LocalStore(ClosesOnExit):
                 return f.read(max(0, end - start))
         except OSError as err:
             self._fail(err, "get", key)
+
+    def read_into(self, key: str, start: int, view: memoryview) -> int:
+        path = self._file(key, "get")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            self._fail(err, "get", key)
+        filled = 0
+        try:
+            while filled < len(view):
+                with view[filled:] as rest:
+                    count = os.preadv(fd, [rest], start + filled)
+                if not count:
+                    break
+                filled += count
+        except OSError as err:
+            self._fail(err, "get", key)
+        finally:
+            os.close(fd)
+        return filled
 
     def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
         path = self._file(key, "get")

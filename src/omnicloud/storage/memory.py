@@ -34,6 +34,7 @@ from omnicloud.storage._types import (
     Multipart,
     ObjectInfo,
     PartInfo,
+    PartsFromBuffers,
     Reader,
     ServerSideCopy,
     Stat,
@@ -83,6 +84,7 @@ class MemoryStore(ClosesOnExit):
         Stat,
         ServerSideCopy,
         Multipart,
+        PartsFromBuffers,
         Admin,
     )
     OPTIONS: ClassVar[tuple[str, ...]] = ("namespace", "min_part_size", "page_size")
@@ -298,13 +300,17 @@ class MemoryStore(ClosesOnExit):
             )
         return upload
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | memoryview) -> PartInfo:
         if not 1 <= number <= self.max_parts:
             raise ConfigError(f"part number {number} is outside 1..{self.max_parts}")
         with self._ns.lock:
             _, parts, _, _ = self._upload("upload_part", key, upload_id)
             parts[number] = bytes(data)
         return PartInfo(number, f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"', len(data))
+
+    def upload_part_from(self, key: str, upload_id: str, number: int, data: memoryview) -> PartInfo:
+        """``upload_part``: the part is copied, so ``data`` may change once this returns."""
+        return self.upload_part(key, upload_id, number, data)
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
         with self._ns.lock:

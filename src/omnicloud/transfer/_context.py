@@ -11,7 +11,13 @@ from typing import Any, TypeVar, cast
 from omnicloud.errors import UnsupportedError
 from omnicloud.storage import Deleter, Lister, ObjectInfo, Reader, Stat, Store, Writer, open_store
 from omnicloud.transfer._journal import Journal
-from omnicloud.transfer._limits import AdaptiveLimit, BandwidthLimiter, MemoryBudget, with_retries
+from omnicloud.transfer._limits import (
+    AdaptiveLimit,
+    BandwidthLimiter,
+    MemoryBudget,
+    PartBuffers,
+    with_retries,
+)
 from omnicloud.transfer._options import TransferOptions
 from omnicloud.transfer._progress import NullProgress, Progress
 from omnicloud.uri import ObjectURI
@@ -151,6 +157,7 @@ class TransferContext:
         self._stores_lock = threading.Lock()
         self.limiter = BandwidthLimiter(options.bwlimit) if options.bwlimit else None
         self.budget = MemoryBudget(options.max_memory)
+        self.part_buffers = PartBuffers()
         # Not adaptive: a floor equal to the ceiling pins the limit (throughput and errors move nothing).
         self.objects_limit = AdaptiveLimit(
             options.concurrency if not options.adaptive else max(2, options.concurrency // 2),
@@ -184,6 +191,7 @@ class TransferContext:
 
     def close(self) -> None:
         self.part_pool.shutdown(wait=True, cancel_futures=True)
+        self.part_buffers.clear()
         if self.journal is not None:
             self.journal.close()
         for store in self._stores.values():

@@ -13,7 +13,7 @@ from omnicloud.errors import TransientError
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-__all__ = ["AdaptiveLimit", "BandwidthLimiter", "MemoryBudget", "with_retries"]
+__all__ = ["AdaptiveLimit", "BandwidthLimiter", "MemoryBudget", "PartBuffers", "with_retries"]
 
 T = TypeVar("T")
 
@@ -108,6 +108,44 @@ class MemoryBudget:
         with self._cond:
             self.used -= amount
             self._cond.notify_all()
+
+
+class PartBuffers:
+    """Part buffers kept for reuse: a buffer given back is the next one taken of its size.
+
+    New memory costs a page fault per page on first touch (and glibc hands
+    part-sized blocks back to the system on free, see ``TransferContext``),
+    so reading every part of an upload into fresh buffers cost ~0.25 s of
+    kernel time per GiB here. The caller counts the buffers it holds
+    against the memory budget. Idle buffers are kept only of the size last
+    made: a new size drops them, so what is kept never outgrows what the
+    budget let the transfer hold at once.
+    """
+
+    def __init__(self) -> None:
+        self.made = 0
+        self._idle: list[bytearray] = []
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bytearray:
+        with self._lock:
+            if size == self._size and self._idle:
+                return self._idle.pop()
+            if size != self._size:
+                self._idle.clear()
+                self._size = size
+            self.made += 1
+        return bytearray(size)
+
+    def give(self, buffer: bytearray) -> None:
+        with self._lock:
+            if len(buffer) == self._size:
+                self._idle.append(buffer)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._idle.clear()
 
 
 class AdaptiveLimit:

@@ -74,7 +74,9 @@ from omnicloud.storage import (
     Multipart,
     ObjectInfo,
     PartInfo,
+    PartsFromBuffers,
     Reader,
+    ReadInto,
     ResumableUpload,
     ServerSideCopy,
     Stat,
@@ -388,6 +390,15 @@ class _ObjectCopy:
             raise _shorter_than_listed(self.source, start + len(data), self.size)
         return data
 
+    def _read_range_into(self, reader: ReadInto, start: int, view: memoryview) -> None:
+        """Fill ``view`` with the source's bytes from ``start``, as ``_read_range`` would return them."""
+        count = self.ctx.call(
+            lambda: reader.read_into(self.source.key, start, view),
+            f"{self.source} bytes {start}-{start + len(view)}",
+        )
+        if count != len(view):
+            raise _shorter_than_listed(self.source, start + count, self.size)
+
     def _upfront_digest(self) -> str:
         """The digest to record before the first byte is sent (see the module docstring)."""
         if self.expected is not None:
@@ -553,19 +564,41 @@ class _ObjectCopy:
             parts[number] = PartInfo(number, piece.etag or "", piece.size)
             ctx.progress.advance(piece.size)
         active_id = upload_id
+        # Each part is read into a buffer used again for a later part, where both sides allow it.
+        reader = self.reader
+        reuse = (
+            (reader, store) if isinstance(reader, ReadInto) and isinstance(store, PartsFromBuffers) else None
+        )
 
         def send(number: int) -> None:
             start = (number - 1) * part_size
             end = min(start + part_size, self.size)
+            what = f"{self.destination} part {number}"
             ctx.budget.acquire(end - start)
             try:
-                data = self._read_range(start, end)
-                chunks = hash_chunks(data)
-                ctx.moved(len(data))
-                part = ctx.call(
-                    lambda: store.upload_part(self.destination.key, active_id, number, data),
-                    f"{self.destination} part {number}",
-                )
+                if reuse is None:
+                    data = self._read_range(start, end)
+                    chunks = hash_chunks(data)
+                    ctx.moved(len(data))
+                    part = ctx.call(
+                        lambda: store.upload_part(self.destination.key, active_id, number, data), what
+                    )
+                else:
+                    source, target = reuse
+                    buffer = ctx.part_buffers.take(part_size)
+                    try:
+                        with memoryview(buffer)[: end - start] as view:
+                            self._read_range_into(source, start, view)
+                            chunks = hash_chunks(view)
+                            ctx.moved(len(view))
+                            part = ctx.call(
+                                lambda: target.upload_part_from(
+                                    self.destination.key, active_id, number, view
+                                ),
+                                what,
+                            )
+                    finally:
+                        ctx.part_buffers.give(buffer)
             finally:
                 ctx.budget.release(end - start)
             builder.set_chunks_from(start, chunks)

@@ -106,6 +106,12 @@ class FaultyStore:
         self._hit("upload_part", key, number)
         return self.inner.upload_part(key, upload_id, number, data)
 
+    def upload_part_from(self, key: str, upload_id: str, number: int, data: memoryview) -> PartInfo:
+        """A part from a buffer the engine reuses: counted and failed as ``upload_part`` is."""
+        self.calls["upload_part_from"] += 1
+        self._hit("upload_part", key, number)
+        return self.inner.upload_part_from(key, upload_id, number, data)
+
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
         self._hit("complete_multipart", key)
         return self.inner.complete_multipart(key, upload_id, parts)

@@ -20,9 +20,10 @@ from omnicloud.errors import (
 )
 from omnicloud.storage import DIGEST_METADATA_KEY, MTIME_METADATA_KEY
 from omnicloud.storage.local import TEMP_MARKER
-from omnicloud.transfer import Journal, TransferOptions, copy
+from omnicloud.transfer import Journal, TransferOptions, _context, copy
 from omnicloud.transfer._digest import CHUNK_SIZE, digest_bytes
 from omnicloud.transfer._journal import Partial
+from omnicloud.transfer._limits import PartBuffers
 
 from .faulty_store import MiB, World, payload
 
@@ -476,6 +477,46 @@ def test_local_file_uploads_in_parts_with_the_digest_known_before_the_first_part
     assert dst.calls["upload_part"] == 6
     assert dst.get("up.bin") == data
     assert dst.stat("up.bin").digest == digest_bytes(data)
+
+
+def test_a_local_file_goes_up_from_a_few_reused_buffers(
+    world: World, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[PartBuffers] = []
+
+    class Recorded(PartBuffers):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(_context, "PartBuffers", Recorded)
+    data = payload(BIG, seed=3)
+    (tmp_path / "src.bin").write_bytes(data)
+    copy(str(tmp_path / "src.bin"), "mem://b/up.bin", options=options, opener=world.opener)
+    dst = world.store("b")
+    assert dst.calls["upload_part_from"] == dst.calls["upload_part"] == 6
+    assert dst.get("up.bin") == data
+    assert dst.stat("up.bin").digest == digest_bytes(data)
+    # Six parts, four sent at once: at most four buffers, each used again.
+    assert 1 <= made[0].made <= options.part_concurrency < 6
+
+
+def test_a_local_file_that_shrinks_during_the_upload_fails_clearly_and_is_not_published(
+    world: World, options: TransferOptions, tmp_path: Path
+) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(payload(BIG, seed=4))
+    dst = world.store("b")
+
+    def shrink(number: int, args: tuple[Any, ...]) -> None:
+        if number == 1:  # parts 5 and 6 are read after this: the four workers are busy until then
+            os.truncate(source, MiB)
+
+    dst.faults["upload_part"] = shrink
+    with pytest.raises(PreconditionFailedError, match="shorter than listed"):
+        copy(str(source), "mem://b/up.bin", options=replace(options, journal=False), opener=world.opener)
+    assert not dst.exists("up.bin")
+    assert dst.calls["abort_multipart"] == 1
 
 
 def test_permission_denied_at_the_destination_is_a_clear_error(

@@ -8,7 +8,13 @@ import pytest
 
 from omnicloud.errors import ConfigError, NotFoundError, TransientError
 from omnicloud.transfer import TransferOptions
-from omnicloud.transfer._limits import AdaptiveLimit, BandwidthLimiter, MemoryBudget, with_retries
+from omnicloud.transfer._limits import (
+    AdaptiveLimit,
+    BandwidthLimiter,
+    MemoryBudget,
+    PartBuffers,
+    with_retries,
+)
 from omnicloud.transfer._options import choose_part_size
 
 MiB = 1024 * 1024
@@ -45,6 +51,28 @@ def test_memory_budget_lets_one_oversized_request_through_alone() -> None:
     budget = MemoryBudget(10)
     budget.acquire(50)
     assert budget.used == 50
+
+
+def test_part_buffers_hand_out_a_given_back_buffer_again_instead_of_new_memory() -> None:
+    buffers = PartBuffers()
+    first, second = buffers.take(100), buffers.take(100)
+    assert first is not second and len(first) == len(second) == 100
+    buffers.give(first)
+    assert buffers.take(100) is first
+    assert buffers.made == 2
+
+
+def test_part_buffers_keep_idle_buffers_of_the_size_last_made_only() -> None:
+    buffers = PartBuffers()
+    small = buffers.take(100)
+    buffers.give(small)
+    large = buffers.take(200)  # a new size: the idle small buffer is dropped
+    buffers.give(small)  # and one of the old size given back later is not kept either
+    assert buffers.take(100) is not small
+    buffers.give(large)
+    buffers.clear()
+    assert buffers.take(200) is not large
+    assert buffers.made == 4
 
 
 def test_adaptive_limit_climbs_while_throughput_improves_and_turns_back_when_it_drops() -> None:
