@@ -117,9 +117,10 @@ class PartBuffers:
     part-sized blocks back to the system on free, see ``TransferContext``),
     so reading every part of an upload into fresh buffers cost ~0.25 s of
     kernel time per GiB here. The caller counts the buffers it holds
-    against the memory budget. Idle buffers are kept only of the size last
-    made: a new size drops them, so what is kept never outgrows what the
-    budget let the transfer hold at once.
+    against the memory budget. Idle buffers are kept, until ``clear``, only
+    of the size last made: a new size drops them, so the buffers of a size,
+    held and idle, never outnumber what the budget let the transfer hold
+    at once.
     """
 
     def __init__(self) -> None:

@@ -574,7 +574,8 @@ class _ObjectCopy:
             start = (number - 1) * part_size
             end = min(start + part_size, self.size)
             what = f"{self.destination} part {number}"
-            ctx.budget.acquire(end - start)
+            held = end - start if reuse is None else part_size  # a reused buffer is a whole part's
+            ctx.budget.acquire(held)
             try:
                 if reuse is None:
                     data = self._read_range(start, end)
@@ -600,7 +601,7 @@ class _ObjectCopy:
                     finally:
                         ctx.part_buffers.give(buffer)
             finally:
-                ctx.budget.release(end - start)
+                ctx.budget.release(held)
             builder.set_chunks_from(start, chunks)
             parts[number] = part
             if journal is not None:
