@@ -23,7 +23,7 @@ from omnicloud.storage.local import TEMP_MARKER
 from omnicloud.transfer import Journal, TransferOptions, _context, copy
 from omnicloud.transfer._digest import CHUNK_SIZE, digest_bytes
 from omnicloud.transfer._journal import Partial
-from omnicloud.transfer._limits import PartBuffers
+from omnicloud.transfer._limits import MemoryBudget, PartBuffers
 
 from .faulty_store import MiB, World, payload
 
@@ -499,6 +499,24 @@ def test_a_local_file_goes_up_from_a_few_reused_buffers(
     assert dst.stat("up.bin").digest == digest_bytes(data)
     # Six parts, four sent at once: at most four buffers, each used again.
     assert 1 <= made[0].made <= options.part_concurrency < 6
+
+
+def test_a_reused_buffer_counts_as_a_whole_part_against_the_memory_budget_even_for_the_last_part(
+    world: World, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acquired: list[int] = []
+
+    class Recorded(MemoryBudget):
+        def acquire(self, amount: int) -> None:
+            acquired.append(amount)
+            super().acquire(amount)
+
+    monkeypatch.setattr(_context, "MemoryBudget", Recorded)
+    data = payload(2 * 8 * MiB + 5, seed=5)  # two whole parts of 8 MiB and one of 5 bytes
+    (tmp_path / "src.bin").write_bytes(data)
+    copy(str(tmp_path / "src.bin"), "mem://b/up.bin", options=options, opener=world.opener)
+    assert world.store("b").get("up.bin") == data
+    assert acquired == [8 * MiB] * 3
 
 
 def test_a_local_file_that_shrinks_during_the_upload_fails_clearly_and_is_not_published(
