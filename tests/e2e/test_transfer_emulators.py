@@ -101,6 +101,31 @@ def test_cloud_to_cloud_copies_stream_and_keep_the_digest(
     assert open_store(s3).get("y.bin") == data  # type: ignore[attr-defined]
 
 
+def test_an_azure_blob_goes_to_another_container_through_buffers_its_ranged_gets_fill(
+    new_bucket: object, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omnicloud.storage.azure import AzureStore
+
+    first, second = new_bucket("az"), new_bucket("az")  # type: ignore[operator]
+    data = _data(20 * MiB + 5, seed=3)
+    (tmp_path / "src.bin").write_bytes(data)
+    copy(str(tmp_path / "src.bin"), f"{first}/x.bin", options=options)
+    reads: list[tuple[int, int]] = []
+    read_into = AzureStore.read_into
+
+    def counted(store: AzureStore, key: str, start: int, view: memoryview) -> int:
+        reads.append((start, len(view)))
+        return read_into(store, key, start, view)
+
+    monkeypatch.setattr(AzureStore, "read_into", counted)
+    copied = copy(f"{first}/x.bin", f"{second}/x.bin", options=options)
+    assert sorted(reads) == [(0, 8 * MiB), (8 * MiB, 8 * MiB), (16 * MiB, 4 * MiB + 5)]
+    assert copied.results[0].digest == digest_bytes(data)
+    target = open_store(second)
+    assert target.get("x.bin") == data  # type: ignore[attr-defined]
+    assert target.stat("x.bin").digest == digest_bytes(data)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_sync_of_a_tree_copies_once_then_skips_then_deletes(
     scheme: str, new_bucket: object, options: TransferOptions, tmp_path: Path

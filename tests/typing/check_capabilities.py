@@ -98,8 +98,19 @@ def gcs(store: GCSStore) -> None:
 
 def azure(store: AzureStore) -> None:
     capabilities: tuple[
-        Store, Reader, Writer, Lister, Deleter, Stat, ServerSideCopy, Multipart, PartsFromBuffers, Admin
+        Store,
+        Reader,
+        ReadInto,
+        Writer,
+        Lister,
+        Deleter,
+        Stat,
+        ServerSideCopy,
+        Multipart,
+        PartsFromBuffers,
+        Admin,
     ] = (
+        store,
         store,
         store,
         store,

@@ -18,6 +18,7 @@ __all__ = [
     "SpooledUpload",
     "check_options",
     "exists_via_stat",
+    "fill_from",
     "normalize_metadata",
     "obstore_can_name",
     "obstore_put_info",
@@ -48,6 +49,23 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
     done = 0
     while done < len(view):
         done += os.pwrite(fd, view[done : done + WRITE_SLICE], offset + done)
+
+
+def fill_from(stream: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` from ``stream``; fewer bytes only at the end of the stream."""
+    got = 0
+    readinto = getattr(stream, "readinto", None)
+    while got < len(view):
+        if readinto is not None:
+            n = readinto(view[got:])
+        else:
+            data = stream.read(len(view) - got)
+            n = len(data)
+            view[got : got + n] = data
+        if not n:
+            break
+        got += n
+    return got
 
 
 def write_all(handle: IO[bytes], data: bytes | bytearray | memoryview) -> int:

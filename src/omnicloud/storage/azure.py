@@ -40,6 +40,7 @@ from omnicloud.storage._common import (
     SpooledUpload,
     check_options,
     exists_via_stat,
+    fill_from,
     normalize_metadata,
     obstore_can_name,
     obstore_put_info,
@@ -54,6 +55,7 @@ from omnicloud.storage._types import (
     PartInfo,
     PartsFromBuffers,
     Reader,
+    ReadInto,
     ServerSideCopy,
     Stat,
     Writer,
@@ -71,6 +73,7 @@ class AzureStore(ClosesOnExit):
 
     CAPABILITIES: ClassVar[tuple[type, ...]] = (
         Reader,
+        ReadInto,
         Writer,
         Lister,
         Deleter,
@@ -227,6 +230,11 @@ class AzureStore(ClosesOnExit):
             if range is not None and getattr(err, "status_code", None) == 416:
                 return b""
             self._fail(err, "get", key)
+
+    def read_into(self, key: str, start: int, view: memoryview) -> int:
+        """The bytes from ``start``, by a ranged read (a streamed GET fills ``view`` directly)."""
+        with self.open_read(key, range=(start, start + len(view))) as stream:
+            return fill_from(stream, view)
 
     def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
         if range is not None and range[1] <= range[0]:

@@ -83,7 +83,7 @@ from omnicloud.storage import (
     Store,
     Writer,
 )
-from omnicloud.storage._common import WRITE_SLICE, pwrite_all
+from omnicloud.storage._common import WRITE_SLICE, fill_from, pwrite_all
 from omnicloud.storage._types import format_recorded_time
 from omnicloud.storage.local import LocalStore, temp_name, write_attributes
 from omnicloud.transfer._context import (
@@ -1027,7 +1027,7 @@ class _ChunkFeed:
             self._position = start
         buffer = bytearray(size)
         try:
-            got = _read_into(self._stream, memoryview(buffer))
+            got = fill_from(self._stream, memoryview(buffer))
         except BaseException:
             self._close_stream()  # a retry reopens the range here
             raise
@@ -1262,7 +1262,7 @@ class _StreamedDownload:
                 opened.append(copy.reader.open_read(copy.source.key, range=(start, stop)))
             view = memoryview(buffer)[:length]
             try:
-                got = _read_into(opened[0], view)
+                got = fill_from(opened[0], view)
             except BaseException:
                 _close_quietly(opened)  # a retry reopens the range here
                 raise
@@ -1327,23 +1327,6 @@ def _shorter_than_listed(source: ObjectURI, ended_at: int, listed: int) -> Preco
     return PreconditionFailedError(
         f"the source ended at {ended_at} bytes, shorter than listed ({listed})", op="get", uri=str(source)
     )
-
-
-def _read_into(stream: IO[bytes], view: memoryview) -> int:
-    """Fill ``view`` from ``stream``; fewer bytes only at the end of the stream."""
-    got = 0
-    readinto = getattr(stream, "readinto", None)
-    while got < len(view):
-        if readinto is not None:
-            n = readinto(view[got:])
-        else:
-            data = stream.read(len(view) - got)
-            n = len(data)
-            view[got : got + n] = data
-        if not n:
-            break
-        got += n
-    return got
 
 
 def _close_quietly(opened: list[IO[bytes]]) -> None:
