@@ -258,12 +258,25 @@ class BlobRequests:
         """Delete Blob; with ``missing_ok`` a missing blob (not a missing container) is no error.
 
         A blob found missing by a retry counts as deleted: the try before it,
-        whose answer was lost, may have deleted it.
+        whose answer was lost, may have deleted it. On the connections the GETs
+        use (no urllib3 to load); behind a proxy, through urllib3.
         """
-        response = self._send("DELETE", key, {}, {}, b"", "delete", accept=(404,))
-        if response.status == 404:
-            code = response.headers.get("x-ms-error-code") or ""
+        if self._gets is not None:
+            pending = Pending(
+                self._gets,
+                self._request("DELETE", key, {}, {}),
+                self._fields("delete", key),
+                method="DELETE",
+                accept=(404,),
+            )
+            headers: Any = pending.headers()
+            status, retried = pending.status, pending.sent_again
+        else:
+            response = self._send("DELETE", key, {}, {}, b"", "delete", accept=(404,))
+            headers, status = response.headers, response.status
             retried = bool(response.retries is not None and response.retries.history)
+        if status == 404:
+            code = headers.get("x-ms-error-code") or ""
             if code == "ContainerNotFound" or not (missing_ok or retried):
                 raise status_error(404, code, self._fields("delete", key))
 

@@ -216,7 +216,12 @@ class StreamedGets:
 
 
 class Pending:
-    """A GET (or HEAD, or PUT) on its way: :meth:`answer` waits for it, :meth:`cancel` drops it."""
+    """A GET (or HEAD, PUT, DELETE) on its way: :meth:`answer` waits for it, :meth:`cancel` drops it.
+
+    An answer whose status is in ``accept`` counts as a success (a DELETE's
+    404, say); ``status`` is the status answered and ``sent_again`` whether
+    the request went out more than once (an earlier try may have done its work).
+    """
 
     def __init__(
         self,
@@ -226,12 +231,16 @@ class Pending:
         *,
         method: str = "GET",
         body: bytes | memoryview = b"",
+        accept: tuple[int, ...] = (),
     ) -> None:
         self._owner = owner
         self._request = request
         self._fields = fields
         self._method = method
         self._body = body
+        self._accept = accept
+        self.status = 0
+        self.sent_again = False
         self._connection, self._reused, self._failure = owner._send(request, method, body)
 
     def cancel(self) -> None:
@@ -272,13 +281,15 @@ class Pending:
                 except (OSError, http.client.HTTPException) as err:
                     connection.close()
                     if self._reused:  # a kept connection the service had closed: not a retry
+                        self.sent_again = True  # though the service may have done the work first
                         self._connection, self._reused, self._failure = owner._send(
                             self._request, self._method, self._body
                         )
                         continue
                     self._failure = type(err).__name__
                 else:
-                    if response.status < 300:
+                    self.status = response.status
+                    if response.status < 300 or response.status in self._accept:
                         return connection, response
                     body = owner._finish(connection, response)
                     if response.status == 416 and empty_range:
@@ -295,6 +306,7 @@ class Pending:
                     )
             time.sleep(_BACKOFF * 2**attempt)
             attempt += 1
+            self.sent_again = True
             self._connection, self._reused, self._failure = owner._send(
                 self._request, self._method, self._body
             )

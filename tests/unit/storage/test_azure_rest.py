@@ -296,6 +296,7 @@ def test_a_delete_whose_answer_was_lost_and_whose_retry_finds_nothing_has_delete
         assert caught.value.op == "delete"
         requests.delete("k", missing_ok=True)
         assert len(server.requests) == 5
+        assert requests._pool is None  # Delete Blob went over http.client: no urllib3 pool was made
     finally:
         server.stop()
 
@@ -305,8 +306,11 @@ def test_a_retried_delete_still_reports_a_missing_container() -> None:
     gone = (404, {"x-ms-error-code": "ContainerNotFound", "Content-Length": "0"}, b"", False)
     server = _Script([(0, {}, b"", True), gone])
     try:
-        with pytest.raises(NotFoundError, match="container does not exist"):
-            _requests(server.endpoint).delete("k", missing_ok=True)
+        requests = _requests(server.endpoint)
+        with pytest.raises(NotFoundError, match="container does not exist") as caught:
+            requests.delete("k", missing_ok=True)
+        assert caught.value.op == "delete"
+        assert requests._pool is None
     finally:
         server.stop()
 
