@@ -9,8 +9,9 @@ store keeps the SDK, whose credential classes fetch and refresh tokens):
 - ``azure.storage.blob`` took ~0.45 s to import here (with ``oci`` installed,
   ``azure-core`` also imports ``aiohttp``), a third of a 256 MiB upload to
   Azurite; behind a proxy these requests need ``urllib3`` (~0.03-0.08 s),
-  which the SDK's own transport uses too; otherwise Put Block and Put Block
-  List go, as every Get Blob does, through ``_streamed_get``'s connections;
+  which the SDK's own transport uses too; otherwise Put Block, Put Block
+  List and Delete Blob go, as every Get Blob does, through ``_streamed_get``'s
+  connections;
 - the SDK's generic XML deserializer spent ~5 s of CPU on a listing of
   10,000 blobs (10 pages) that ``ElementTree`` reads in a few hundredths;
 - a streamed Get Blob through obstore copies every piece of the body once
@@ -103,8 +104,8 @@ def blob_requests(
 class BlobRequests:
     """Blob requests on one container (downloads, blocks, listings, properties, deletes), thread-safe.
 
-    Downloads, listings, properties and blocks go through :class:`StreamedGets`; deletes (and,
-    behind a proxy, everything but downloads) through one urllib3 pool, made (and urllib3
+    Downloads, listings, properties, blocks and deletes go through :class:`StreamedGets`;
+    behind a proxy, everything but downloads goes through one urllib3 pool, made (and urllib3
     imported) at the first request that needs it.
     """
 
@@ -262,18 +263,11 @@ class BlobRequests:
         use (no urllib3 to load); behind a proxy, through urllib3.
         """
         if self._gets is not None:
-            pending = Pending(
-                self._gets,
-                self._request("DELETE", key, {}, {}),
-                self._fields("delete", key),
-                method="DELETE",
-                accept=(404,),
-            )
-            headers: Any = pending.headers()
-            status, retried = pending.status, pending.sent_again
+            answer = self._gets.delete(self._request("DELETE", key, {}, {}), self._fields("delete", key))
+            status, headers, retried = answer
         else:
             response = self._send("DELETE", key, {}, {}, b"", "delete", accept=(404,))
-            headers, status = response.headers, response.status
+            status, headers = response.status, response.headers
             retried = bool(response.retries is not None and response.retries.history)
         if status == 404:
             code = headers.get("x-ms-error-code") or ""

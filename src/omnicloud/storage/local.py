@@ -44,6 +44,7 @@ from omnicloud.storage._common import (
     BoundedStream,
     ClosesOnExit,
     check_options,
+    fill_from,
     normalize_metadata,
     write_all,
 )
@@ -161,22 +162,11 @@ class LocalStore(ClosesOnExit):
     def read_into(self, key: str, start: int, view: memoryview) -> int:
         path = self._file(key, "get")
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            with open(path, "rb", buffering=0) as f:
+                f.seek(start)
+                return fill_from(f, view)
         except OSError as err:
             self._fail(err, "get", key)
-        filled = 0
-        try:
-            while filled < len(view):
-                with view[filled:] as rest:
-                    count = os.preadv(fd, [rest], start + filled)
-                if not count:
-                    break
-                filled += count
-        except OSError as err:
-            self._fail(err, "get", key)
-        finally:
-            os.close(fd)
-        return filled
 
     def open_read(self, key: str, *, range: ByteRange | None = None) -> IO[bytes]:
         path = self._file(key, "get")
