@@ -50,6 +50,7 @@ class Sample:
     seconds: float  # the whole process, start-up included
     rss_mb: float
     inner: float | None = None  # what the tool timed itself (data movement only), when it can
+    server_cpu: float | None = None  # CPU-seconds the emulator spent meanwhile, when one served it
 
 
 @dataclass
@@ -76,6 +77,11 @@ class Result:
     def rss(self) -> float:
         return max(s.rss_mb for s in self.samples)
 
+    @property
+    def server_cpu(self) -> float | None:
+        cpu = [s.server_cpu for s in self.samples if s.server_cpu is not None]
+        return statistics.median(cpu) if cpu else None
+
 
 # --- measuring -------------------------------------------------------------------------------
 
@@ -88,8 +94,39 @@ EMULATOR_ROUNDS = 3  # runs of each tool per 1 GiB emulator case (single runs sw
 SHORT_EMULATOR_ROUNDS = 5
 
 
-def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: bool = False) -> Sample:
-    """Run ``cmd``; its wall time and peak RSS from GNU time, and its own timing when ``inner``."""
+def cpu_seconds(root: int) -> float:
+    """User and system CPU time used so far by process ``root`` and the processes under it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                # The fields after the command name (which may hold spaces) in parentheses:
+                # state, ppid, ... utime and stime are the 12th and 13th of them.
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = int(fields[11]) + int(fields[12])
+    total = 0
+    for pid, ticks in used.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor == root:
+            total += ticks
+    return total / tick
+
+
+def measure(
+    cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: bool = False, server: int | None = None
+) -> Sample:
+    """Run ``cmd``; its wall time and peak RSS from GNU time, its own timing when ``inner``, and
+    the CPU time that the emulator process ``server`` spent meanwhile."""
+    server_before = cpu_seconds(server) if server is not None else 0.0
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         started = time.perf_counter()
         # Its own process group: a timeout must stop the tool, not only GNU time above it
@@ -113,7 +150,8 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, *, inner: boo
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-2000:]}")
         _, rss_kb = report.read().split()[-2:]
     own = float(stdout.strip().splitlines()[-1]) if inner else None
-    return Sample(wall, int(rss_kb) / 1024, own)
+    server_cpu = cpu_seconds(server) - server_before if server is not None else None
+    return Sample(wall, int(rss_kb) / 1024, own, server_cpu)
 
 
 # This VM reports freed memory to its host ("Free page reporting enabled" at boot, in 8 MiB
@@ -390,7 +428,7 @@ def cloud_transfers(
                         entry = entries[tool, direction]
                         settle(back)
                         try:
-                            entry.samples.append(measure(cmd, env, inner=inner))
+                            entry.samples.append(measure(cmd, env, inner=inner, server=cloud.emulator.pid))
                         except RuntimeError as err:
                             entry.skipped = f"failed: {_last_line(err)}"
                     # Emulators keep objects in memory: free each tool's object before the next
@@ -475,7 +513,7 @@ def small_objects(work: Path, clouds: dict[str, Cloud], count: int, results: lis
             if cmd is not None:
                 entry = Result("small", f"{case}, upload", tool, objects=count, size=count * 4096)
                 try:
-                    entry.samples.append(measure(cmd, env))
+                    entry.samples.append(measure(cmd, env, server=cloud.emulator.pid))
                 except RuntimeError as err:
                     entry.skipped = f"failed: {_last_line(err)}"
                 results.append(entry)
@@ -484,7 +522,7 @@ def small_objects(work: Path, clouds: dict[str, Cloud], count: int, results: lis
                     continue
                 if tool != "SDK loop (one PUT after another)" and not entry.skipped:
                     again = Result("small", f"{case}, sync with nothing changed", tool, objects=count)
-                    again.samples.append(measure(cmd, env))
+                    again.samples.append(measure(cmd, env, server=cloud.emulator.pid))
                     results.append(again)
             _drop(cloud, bucket)
             _reset(cloud)
@@ -619,16 +657,33 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
                 "keeps the bytes of deleted blobs in memory, so each tool's turn starts on a new Azurite.",
                 "",
             ]
-        lines += [
-            "| case | tool | time (s) | rate | peak RSS (MB) | vs reference |",
-            "|---|---|---:|---:|---:|---:|",
-        ]
+        if key in ("emulators", "small"):
+            lines += [
+                "`emulator CPU (s)` is the CPU time (user and system, all threads) the emulator's process "
+                "spent during the run, median of the runs. moto serves under one interpreter lock: "
+                "when its CPU time is close to a run's time, moto was busy all along and the run "
+                "waited on it, whichever tool sent the requests. Azurite (Node) has helper threads, "
+                "so its CPU time can exceed the run's time.",
+                "",
+            ]
+        served = key in ("emulators", "small")
+        if served:
+            lines += [
+                "| case | tool | time (s) | emulator CPU (s) | rate | peak RSS (MB) | vs reference |",
+                "|---|---|---:|---:|---:|---:|---:|",
+            ]
+        else:
+            lines += [
+                "| case | tool | time (s) | rate | peak RSS (MB) | vs reference |",
+                "|---|---|---:|---:|---:|---:|",
+            ]
         for case in dict.fromkeys(r.case for r in rows):
             group = [r for r in rows if r.case == case]
             reference = _reference(key, group)
             for r in group:
                 if r.skipped:
-                    lines.append(f"| {case} | {r.tool} | | | | skipped: {r.skipped} |")
+                    empty = "| | | |" if served else "| | |"
+                    lines.append(f"| {case} | {r.tool} | {empty} skipped: {r.skipped} |")
                     continue
                 ratio = ""
                 if reference is not None and reference is not r:
@@ -638,6 +693,8 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
                 seconds = f"{r.seconds:.2f}"
                 if r.inner is not None:
                     seconds += f" ({r.inner:.2f} transfer)"
+                if served:
+                    seconds += f" | {r.server_cpu:.2f}" if r.server_cpu is not None else " |"
                 note = f" {r.note}" if r.note else ""
                 lines.append(
                     f"| {case} | {r.tool}{note} | {seconds} | {_rate(r, inner=r.inner is not None)} | "
