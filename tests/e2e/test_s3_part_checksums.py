@@ -123,7 +123,9 @@ def test_oci_s3_api_sends_no_part_checksums() -> None:
 
 
 def test_resumed_parts_take_their_checksums_from_list_parts(moto_server: Emulator) -> None:
-    store = _store(moto_server, "any-bucket")
+    # boto3's plane, for the Stubber (ListParts is boto3's on both planes; the merged list is
+    # what our own CompleteMultipartUpload sends too).
+    store = _store(moto_server, "any-bucket", data_plane="sdk")
     stubber = Stubber(store.client)
     stubber.add_response(
         "list_parts",

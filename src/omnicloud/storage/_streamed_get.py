@@ -17,7 +17,8 @@ before its answer is wanted (:meth:`StreamedGets.send`): Azure listings ask
 for the next page this way before they parse the current one. Idempotent
 PUTs and DELETEs go the same way (:meth:`StreamedGets.put`,
 :meth:`StreamedGets.delete`): Azure's blocks, block lists and deletes, which
-then need no urllib3 (~30-35 ms to import here). Behind a
+then need no urllib3 (~30-35 ms to import here); so do S3's multipart
+uploads (:meth:`StreamedGets.post` for the two POSTs), which then need no boto3. Behind a
 proxy (:func:`proxy_for`) callers keep their SDK's path. No URL reaches a message: it can carry a SAS or a
 presigned signature.
 """
@@ -151,6 +152,20 @@ class StreamedGets:
         """
         return Pending(self, request, fields, method="HEAD").headers()
 
+    def post(
+        self, request: Request, body: bytes, fields: dict[str, Any]
+    ) -> tuple[http.client.HTTPMessage, bytes]:
+        """The headers and the whole body of the answer to a POST of ``body``, retried as a GET is.
+
+        For short answers (XML naming an upload) to POSTs that may be sent again:
+        a retry after a lost answer repeats the request.
+        """
+        pending = Pending(self, request, fields, method="POST", body=body)
+        with pending.answer() as answer:
+            data = answer.read()
+        assert pending.answered is not None
+        return pending.answered, data
+
     def put(
         self, request: Request, body: bytes | memoryview, fields: dict[str, Any]
     ) -> http.client.HTTPMessage:
@@ -251,6 +266,7 @@ class Pending:
         self._body = body
         self._accept = accept
         self.status = 0
+        self.answered: http.client.HTTPMessage | None = None  # the headers of the answer taken
         self.sent_again = False
         self._connection, self._reused, self._failure = owner._send(request, method, body)
 
@@ -301,6 +317,7 @@ class Pending:
                 else:
                     self.status = response.status
                     if response.status < 300 or response.status in self._accept:
+                        self.answered = response.headers
                         return connection, response
                     body = owner._finish(connection, response)
                     if response.status == 416 and empty_range:

@@ -42,7 +42,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, cast
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit
 
 from omnicloud._log_redaction import redact_sdk_logs
@@ -67,6 +67,7 @@ from omnicloud.storage._common import (
     obstore_put_info,
     read_body,
 )
+from omnicloud.storage._s3_rest import ObjectRequests
 from omnicloud.storage._streamed_get import StreamedGets, proxy_for
 from omnicloud.storage._types import (
     Admin,
@@ -90,6 +91,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 __all__ = ["S3Store"]
+
+T = TypeVar("T")
 
 _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
@@ -213,18 +216,20 @@ class S3Store(ClosesOnExit):
         self._page_size = page_size
         if data_plane not in _DATA_PLANES:
             raise ConfigError(f"data_plane must be auto, obstore or sdk, not {data_plane!r}", provider="aws")
-        self._client, self._session = _make_client(
-            region=region,
-            endpoint_url=self.endpoint_url,
-            credentials=credentials,
-            access_key_id=access_key_id,
-            secret_access_key=secret_access_key,
-            session_token=session_token,
-            profile=profile,
-            addressing_style=addressing_style,
-            max_pool_connections=max_pool_connections,
-            max_attempts=max_attempts,
-        )
+        self._sdk_options: dict[str, Any] = {
+            "region": region,
+            "endpoint_url": self.endpoint_url,
+            "credentials": credentials,
+            "access_key_id": access_key_id,
+            "secret_access_key": secret_access_key,
+            "session_token": session_token,
+            "profile": profile,
+            "addressing_style": addressing_style,
+            "max_pool_connections": max_pool_connections,
+            "max_attempts": max_attempts,
+        }
+        self._sdk: tuple[S3Client, Boto3Session] | None = None
+        self._sdk_lock = threading.Lock()
         self._addressing_style = addressing_style
         self._part_checksums = _flag("part_checksums", part_checksums)
         self._max_attempts = max_attempts
@@ -238,7 +243,29 @@ class S3Store(ClosesOnExit):
         self._pool_size = max_pool_connections
         self._small_puts_lock = threading.Lock()
         self._data_plane = data_plane
-        can_sign = not getattr(credentials, "is_anonymous", False) and _obstore_can_sign(self._session)
+        # The calls of a one-object transfer, signed here, when nothing but keys, a region and an
+        # endpoint shape them; boto3 then loads only if another call needs it.
+        self._rest = (
+            None
+            if data_plane == "sdk" or profile or (credentials is None and not access_key_id)
+            else _object_requests(
+                bucket,
+                self._uri,
+                credentials=credentials
+                if credentials is not None
+                else _StaticKeys(access_key_id, secret_access_key, session_token),
+                region=region,
+                endpoint_url=self.endpoint_url,
+                addressing_style=addressing_style,
+                retry_total=max(0, max_attempts - 1),
+                pool_size=max_pool_connections,
+            )
+        )
+        if self._rest is None:
+            self._sdk_client()  # a configuration problem shows when the store opens
+        can_sign = self._rest is not None or (
+            not getattr(credentials, "is_anonymous", False) and _obstore_can_sign(self._session)
+        )
         if data_plane == "auto" and not can_sign:
             self._data_plane = "sdk"
         elif data_plane == "obstore" and not can_sign:
@@ -266,13 +293,48 @@ class S3Store(ClosesOnExit):
         """The boto3 client, for control-plane features omnicloud does not wrap."""
         return self._client
 
+    @property
+    def _client(self) -> S3Client:
+        return self._sdk_client()[0]
+
+    @property
+    def _session(self) -> Boto3Session:
+        return self._sdk_client()[1]
+
+    def _sdk_client(self) -> tuple[S3Client, Boto3Session]:
+        """boto3's client and session, made at the first call that needs them (~0.4 s here)."""
+        with self._sdk_lock:
+            if self._sdk is None:
+                self._sdk = _make_client(**self._sdk_options)
+            return self._sdk
+
     def close(self) -> None:
         with self._gets_lock:
             opened, self._gets = list(self._gets.values()), {}
         for gets in opened:
             if gets is not None:
                 gets.close()
-        self._client.close()
+        rest, self._rest = self._rest, None
+        if rest is not None:
+            rest.close()
+        with self._sdk_lock:
+            sdk = self._sdk
+        if sdk is not None:
+            sdk[0].close()
+
+    def _signed_or_sdk(self, signed: Callable[[ObjectRequests], T], sdk: Callable[[], T]) -> T:
+        """``signed(requests)`` on our own signed requests when the store has them, else ``sdk()``.
+
+        A bucket that answers from another region than the one signed for moves
+        the store to boto3 for good: boto3 finds the bucket's region and follows it.
+        """
+        rest = self._rest
+        if rest is not None:
+            try:
+                return signed(rest)
+            except _ElsewhereError:
+                self._rest = None
+        return sdk()
 
     def __repr__(self) -> str:
         endpoint = f", endpoint={self.endpoint_url!r}" if self.endpoint_url else ""
@@ -292,6 +354,11 @@ class S3Store(ClosesOnExit):
             if end <= start:
                 return b""
             args["Range"] = f"bytes={start}-{end - 1}"
+        return self._signed_or_sdk(
+            lambda rest: _read_all(rest.open_read(key, range)), lambda: self._sdk_get(key, args)
+        )
+
+    def _sdk_get(self, key: str, args: dict[str, Any]) -> bytes:
         try:
             body = self._client.get_object(**args)["Body"]
             try:
@@ -299,11 +366,14 @@ class S3Store(ClosesOnExit):
             finally:
                 body.close()
         except Exception as err:
-            if range is not None and _code(err) == "InvalidRange":
+            if "Range" in args and _code(err) == "InvalidRange":
                 return b""
             self._fail(err, "get", key)
 
     def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
+        return self._signed_or_sdk(lambda rest: rest.get_with_info(key), lambda: self._sdk_get_with_info(key))
+
+    def _sdk_get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
         try:
             answer = self._client.get_object(Bucket=self._bucket, Key=key)
             body = answer["Body"]
@@ -320,6 +390,12 @@ class S3Store(ClosesOnExit):
             if range[1] <= range[0]:
                 return io.BytesIO()
             args["Range"] = f"bytes={range[0]}-{range[1] - 1}"
+        rest = self._rest
+        if rest is not None:
+            try:
+                return rest.open_read(key, range)
+            except _ElsewhereError:
+                self._rest = None
         if self._streams_reads:
             try:
                 streamed = self._streamed_read(key, args.get("Range"))
@@ -439,10 +515,19 @@ class S3Store(ClosesOnExit):
     def _obstore(self) -> Any:
         with self._small_puts_lock:
             if self._small_puts is None:
+                rest = self._rest
+                bundle: str | Path | None
+                if rest is not None:  # the same keys, region and CA bundle as our own requests
+                    keys: Any = rest.keys
+                    region, bundle = rest.region, rest.ca_bundle
+                else:
+                    keys, region = _SessionKeys(self._session), self._client.meta.region_name
+                    bundle = _ca_bundle(self._session)
                 self._small_puts = _make_obstore(
                     self._bucket,
-                    session=self._session,
-                    region=self._client.meta.region_name,
+                    keys=keys,
+                    ca_bundle=bundle,
+                    region=region,
                     endpoint_url=self.endpoint_url,
                     addressing_style=self._addressing_style,
                     max_attempts=self._max_attempts,
@@ -514,6 +599,19 @@ class S3Store(ClosesOnExit):
             self._fail(err, "delete", key)
 
     def stat(self, key: str) -> ObjectInfo:
+        return self._signed_or_sdk(lambda rest: self._signed_stat(rest, key), lambda: self._sdk_stat(key))
+
+    def _signed_stat(self, rest: ObjectRequests, key: str) -> ObjectInfo:
+        try:
+            return rest.head(key)
+        except NotFoundError as err:
+            # A HEAD's 404 has no body to say whether the object or its bucket is missing: ask.
+            if not rest.bucket_exists():
+                fields = {"op": "stat", "uri": str(self._uri.with_key(key)), "provider": self._uri.provider}
+                raise _map_code("NoSuchBucket", "", "stat", fields) from err
+            raise
+
+    def _sdk_stat(self, key: str) -> ObjectInfo:
         try:
             head = self._client.head_object(Bucket=self._bucket, Key=key)
         except Exception as err:
@@ -549,6 +647,17 @@ class S3Store(ClosesOnExit):
         content_type: str | None = None,
     ) -> str:
         extra: dict[str, Any] = {"ChecksumAlgorithm": _part_checksum()[0]} if self._part_checksums else {}
+        if self._rest is not None:
+            headers = {"Content-Type": content_type or "application/octet-stream"}
+            headers.update(
+                {f"x-amz-meta-{name}": value for name, value in normalize_metadata(metadata).items()}
+            )
+            if extra:
+                headers["x-amz-checksum-algorithm"] = extra["ChecksumAlgorithm"]
+            try:
+                return self._rest.create_multipart(key, headers)
+            except _ElsewhereError:
+                self._rest = None
         try:
             response = self._client.create_multipart_upload(
                 Bucket=self._bucket,
@@ -564,6 +673,13 @@ class S3Store(ClosesOnExit):
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
         checksum = part_checksum(data) if self._part_checksums else None
         extra: dict[str, Any] = {_checksum_field(): checksum} if checksum else {}
+        if self._rest is not None:
+            headers = {f"x-amz-checksum-{_part_checksum()[0].lower()}": checksum} if checksum else {}
+            try:
+                etag = self._rest.upload_part(key, upload_id, number, data, headers)
+                return PartInfo(number, etag, len(data), checksum)
+            except _ElsewhereError:
+                self._rest = None
         try:
             response = self._client.upload_part(
                 Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
@@ -577,6 +693,13 @@ class S3Store(ClosesOnExit):
         if any(p.checksum is None for p in ordered):
             # Parts sent by an earlier process (a resumed upload): S3 kept their checksums.
             ordered = self._with_stored_checksums(key, upload_id, ordered)
+        if self._rest is not None:
+            try:
+                done = [(p.number, p.etag, p.checksum) for p in ordered]
+                self._rest.complete_multipart(key, upload_id, done, _checksum_field())
+                return self.stat(key)
+            except _ElsewhereError:
+                self._rest = None
         listed: builtins.list[CompletedPartTypeDef] = []
         for part in ordered:
             entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
@@ -609,6 +732,12 @@ class S3Store(ClosesOnExit):
         return [p if p.checksum else PartInfo(p.number, p.etag, p.size, stored.get(p.number)) for p in parts]
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
+        if self._rest is not None:
+            try:
+                self._rest.abort_multipart(key, upload_id)
+                return
+            except _ElsewhereError:
+                self._rest = None
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
         except Exception as err:
@@ -830,7 +959,8 @@ def _ca_bundle(session: Any) -> Path | None:
 def _make_obstore(
     bucket: str,
     *,
-    session: Boto3Session,
+    keys: Callable[[], Mapping[str, Any]],
+    ca_bundle: str | Path | None,
     region: str,
     endpoint_url: str | None,
     addressing_style: str | None,
@@ -856,7 +986,7 @@ def _make_obstore(
         "connect_timeout": timedelta(seconds=10),
         "timeout": timedelta(seconds=60),
     }
-    bundle = None if plain_http else _ca_bundle(session)
+    bundle = None if plain_http or not ca_bundle else Path(ca_bundle)
     if bundle:
         try:
             client["root_certificate"] = bundle.read_bytes()
@@ -864,7 +994,7 @@ def _make_obstore(
             raise ConfigError(f"cannot read the CA bundle {bundle}: {err.strerror}", provider="aws") from err
     return ObstoreS3(
         bucket,
-        credential_provider=_SessionKeys(session),  # type: ignore[arg-type]
+        credential_provider=keys,  # type: ignore[arg-type]
         client_options=client,  # type: ignore[arg-type]
         retry_config={
             "max_retries": max(0, max_attempts - 1),
@@ -877,6 +1007,149 @@ def _make_obstore(
         },
         **settings,
     )
+
+
+# Settings of an AWS config profile that change how S3 is reached; with any of them boto3 reaches it.
+_SDK_PROFILE_SETTINGS = (
+    "ca_bundle",
+    "s3",
+    "use_fips_endpoint",
+    "use_dualstack_endpoint",
+    "services",
+    "endpoint_url",
+    "ignore_configured_endpoint_urls",
+)
+_SDK_ENVIRONMENT = (
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+)
+# Regions of the commercial partition, whose endpoints are s3.REGION.amazonaws.com.
+_COMMERCIAL_REGION = re.compile(r"(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-\d")
+_DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+def _object_requests(
+    bucket: str,
+    uri: ObjectURI,
+    *,
+    credentials: Any,
+    region: str | None,
+    endpoint_url: str | None,
+    addressing_style: str | None,
+    retry_total: int,
+    pool_size: int,
+) -> ObjectRequests | None:
+    """Our own signed requests for the store, when omnicloud's credentials, a region and an endpoint
+    are all that shape them; ``None`` where boto3 knows something they would miss.
+
+    That is: anonymous or non-omnicloud credentials, a proxy, FIPS or dual-stack endpoints, S3
+    settings in the AWS config profile, a region outside the commercial partition (China,
+    GovCloud, isolated regions), or a store that is not AWS's (OCI's S3 API).
+    """
+    from omnicloud.credentials import Credentials
+    from omnicloud.credentials._aws import S3CredentialProvider
+
+    keys: Callable[[], Mapping[str, Any]]
+    if isinstance(credentials, _StaticKeys):
+        if credentials.incomplete:
+            return None  # boto3 says which key is missing
+        keys, profile = credentials, None
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    elif (
+        isinstance(credentials, Credentials)
+        and credentials.provider == "aws"
+        and not credentials.is_anonymous
+    ):
+        keys, profile = S3CredentialProvider(credentials), credentials.profile
+        region = region or credentials.region
+    else:
+        return None
+    if uri.provider != "aws" or any(_truthy(os.environ.get(name)) for name in _SDK_ENVIRONMENT):
+        return None
+    if _profile_shapes_s3(profile):
+        return None
+    region = region or "us-east-1"
+    if endpoint_url:
+        endpoint, virtual = endpoint_url.rstrip("/"), addressing_style == "virtual"
+    elif _COMMERCIAL_REGION.fullmatch(region):
+        endpoint = f"https://s3.{region}.amazonaws.com"
+        virtual = addressing_style != "path" and _DNS_BUCKET.fullmatch(bucket) is not None
+    else:
+        return None
+    if urlsplit(endpoint).scheme not in ("http", "https") or proxy_for(endpoint):
+        return None
+    bundle = os.environ.get("AWS_CA_BUNDLE") or None
+    return ObjectRequests(
+        endpoint,
+        bucket,
+        uri,
+        region=region,
+        keys=keys,
+        virtual=virtual,
+        error=_signed_answer_error(region),
+        hint=_UNREACHABLE_HINT,
+        retry_total=retry_total,
+        pool_size=pool_size,
+        ca_bundle=str(Path(bundle).expanduser()) if bundle and endpoint.startswith("https:") else None,
+    )
+
+
+class _StaticKeys:
+    """Keys given to the store as options, in the shape obstore and ``_s3_rest`` ask for them."""
+
+    def __init__(self, access_key_id: str | None, secret_access_key: Any, session_token: Any) -> None:
+        self._keys = {
+            "access_key_id": _reveal(access_key_id),
+            "secret_access_key": _reveal(secret_access_key),
+            "token": _reveal(session_token),
+            "expires_at": None,
+        }
+        self.incomplete = not (self._keys["access_key_id"] and self._keys["secret_access_key"])
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._keys)
+
+    def __repr__(self) -> str:
+        return "_StaticKeys(...)"
+
+
+def _truthy(value: str | None) -> bool:
+    return bool(value) and str(value).strip().lower() not in ("false", "0", "no", "off")
+
+
+def _profile_shapes_s3(profile: str | None) -> bool:
+    """Whether the AWS config file's profile in use holds a setting that changes how S3 is reached."""
+    import configparser
+
+    name = profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+    path = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error, UnicodeDecodeError):
+        return True  # let boto3 read it, and say what is wrong with it
+    for section in ("default", "profile default") if name == "default" else (f"profile {name}",):
+        if parser.has_section(section) and any(parser.has_option(section, k) for k in _SDK_PROFILE_SETTINGS):
+            return True
+    return False
+
+
+def _signed_answer_error(region: str) -> Callable[[int, Any, bytes, dict[str, Any]], OmniCloudError]:
+    """``_answer_error``, and an answer naming another region than ``region`` sends boto3 there."""
+
+    def error(status: int, headers: Any, body: bytes, fields: dict[str, Any]) -> OmniCloudError:
+        answered = headers.get("x-amz-bucket-region")
+        if answered and answered != region:
+            raise _ElsewhereError
+        return _answer_error(status, headers, body, fields)
+
+    return error
+
+
+def _read_all(stream: IO[bytes]) -> bytes:
+    with stream:
+        return stream.read()
 
 
 class _ElsewhereError(Exception):

@@ -1,0 +1,161 @@
+"""A one-object transfer to or from S3 goes through requests signed here, without loading boto3.
+
+boto3's import and client cost ~0.4 s of every process here; ``_s3_rest`` signs
+HeadObject, GetObject and the multipart calls itself (its signatures are
+checked against botocore's in ``tests/unit/storage/test_s3_signing.py``), and
+obstore makes small puts. These run the CLI on moto and look at what it loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnicloud.errors import NotFoundError
+from omnicloud.storage import open_store
+from omnicloud.storage.s3 import S3Store, _ElsewhereError, _signed_answer_error
+
+MiB = 1 << 20
+
+_RUN_AND_LIST_MODULES = (
+    "import sys\n"
+    "from omnicloud.cli import main\n"
+    "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\nelse:\n    code = 0\n"
+    "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 's3transfer'))\n"
+    "sys.stderr.write('\\nLOADED ' + ' '.join(loaded) + '\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+def _cli(*argv: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.argv = ['omnicloud', *{list(argv)!r}]\n" + _RUN_AND_LIST_MODULES,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    loaded = done.stderr.rpartition("LOADED ")[2].split()
+    return done, loaded
+
+
+def test_one_object_up_and_down_loads_no_boto3(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    bucket = f"s3://oc-signed-{uuid.uuid4().hex[:10]}"
+    store: Any = open_store(bucket)
+    store.create_bucket()
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(17 * MiB + 5))  # three parts of 8 MiB, the last short
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"three")
+
+    for source, key in ((big, "d/big.bin"), (small, "d/small.txt")):
+        done, loaded = _cli("cp", str(source), f"{bucket}/{key}", "--part-size", "8MiB", "--json")
+        assert done.returncode == 0, done.stderr
+        assert loaded == [], f"{key}: {loaded}"
+    done, loaded = _cli("cp", f"{bucket}/d/big.bin", str(tmp_path / "big.back"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert loaded == []
+    done, loaded = _cli("cp", f"{bucket}/d/small.txt", str(tmp_path / "small.back"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert loaded == []
+    assert (tmp_path / "big.back").read_bytes() == big.read_bytes()
+    assert (tmp_path / "small.back").read_bytes() == b"three"
+
+    # What went up is what boto3 sees: three parts with their checksums, and our digest.
+    sdk = S3Store(bucket.removeprefix("s3://"), data_plane="sdk")
+    head = sdk.client.head_object(Bucket=sdk.uri.bucket, Key="d/big.bin", ChecksumMode="ENABLED")
+    assert head["ContentLength"] == 17 * MiB + 5
+    assert head["ETag"].endswith('-3"')
+    assert head["Metadata"]["omnicloud_digest"] == store.stat("d/big.bin").digest
+    assert sdk.stat("d/big.bin") == store.stat("d/big.bin")
+    sdk.close()
+
+    # A listing is boto3's: the same CLI loads it then.
+    done, loaded = _cli("ls", f"{bucket}/d/", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "boto3" in loaded
+    assert {entry["key"] for entry in json.loads(done.stdout)} == {"d/big.bin", "d/small.txt"}
+    store.delete_bucket(force=True)
+    store.close()
+
+
+def test_signed_requests_report_missing_objects_and_buckets(sandbox_env: dict[str, str]) -> None:
+    bucket = f"s3://oc-signed-{uuid.uuid4().hex[:10]}"
+    store: Any = open_store(bucket)
+    assert store._rest is not None
+    with pytest.raises(NotFoundError, match="bucket does not exist"):
+        store.stat("k")
+    assert store._sdk is None
+    admin: Any = open_store(bucket)
+    admin.create_bucket()  # bucket administration is boto3's
+    with pytest.raises(NotFoundError, match="no such object") as missing:
+        store.stat("k")
+    with pytest.raises(NotFoundError, match="no such object"):
+        store.get_with_info("k")
+    shown = f"{missing.value} {missing.value!r}"
+    for secret in ("Signature", "Credential", sandbox_env["AWS_SECRET_ACCESS_KEY"]):
+        assert secret not in shown
+    upload = store.create_multipart("k")
+    store.abort_multipart("k", upload)
+    store.abort_multipart("k", upload)  # already gone: no error
+    assert store._sdk is None  # none of it needed boto3
+    store.close()
+    admin.delete_bucket()
+    admin.close()
+
+
+def test_an_answer_from_another_region_hands_the_store_to_boto3() -> None:
+    error = _signed_answer_error("us-east-1")
+    fields = {"op": "stat", "uri": "s3://b/k", "provider": "aws"}
+    with pytest.raises(_ElsewhereError):
+        error(400, {"x-amz-bucket-region": "eu-west-1"}, b"", fields)
+    with pytest.raises(_ElsewhereError):
+        error(301, {}, b"", fields)  # PermanentRedirect, no region named
+    assert isinstance(error(404, {"x-amz-bucket-region": "us-east-1"}, b"", fields), NotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("environment", "options"),
+    [
+        ({"AWS_USE_FIPS_ENDPOINT": "true"}, {}),
+        ({"HTTP_PROXY": "http://127.0.0.1:9"}, {}),
+        ({}, {"data_plane": "sdk"}),
+    ],
+)
+def test_boto3_keeps_what_it_alone_knows(
+    sandbox_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    options: dict[str, str],
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    store: Any = open_store("s3://oc-signed-none", **options)
+    assert store._rest is None
+    assert store._sdk is not None
+    store.close()
+
+
+def test_s3_settings_in_the_config_profile_keep_boto3(
+    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = us-east-1\ns3 =\n    addressing_style = virtual\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    store: Any = open_store("s3://oc-signed-none")
+    assert store._rest is None
+    store.close()
+    config.write_text("[default]\nregion = us-east-1\n")
+    store = open_store("s3://oc-signed-none")
+    assert store._rest is not None
+    store.close()
