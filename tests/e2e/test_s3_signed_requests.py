@@ -159,3 +159,55 @@ def test_s3_settings_in_the_config_profile_keep_boto3(
     store = open_store("s3://oc-signed-none")
     assert store._rest is not None
     store.close()
+
+
+def test_moto_checking_signatures_accepts_ours_and_rejects_a_wrong_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """moto, told to authenticate, recomputes each request's SigV4 signature with the user's secret."""
+    import boto3
+
+    from omnicloud.errors import AuthenticationError
+    from omnicloud.sandbox import start_moto
+
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "3")  # the three IAM calls below
+    emulator = start_moto()
+    try:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=emulator.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        iam.create_user(UserName="oc")
+        key = iam.create_access_key(UserName="oc")["AccessKey"]
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="oc", PolicyName="all", PolicyDocument=json.dumps(policy))
+        keys = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+        store: Any = S3Store("oc-sig", endpoint_url=emulator.endpoint, **keys)
+        assert store._rest is not None
+        store.create_bucket()
+        name = "dir/a b+c=d&e ünï~.bin"
+        first, last = os.urandom(5 * MiB), b"tail"
+        upload = store.create_multipart(name, metadata={"note": "signed"})
+        parts = [store.upload_part(name, upload, 1, first), store.upload_part(name, upload, 2, last)]
+        store.complete_multipart(name, upload, parts)
+        data, info = store.get_with_info(name)
+        assert data == first + last and info.metadata["note"] == "signed"
+        assert store.stat(name).size == len(data)
+        with store.open_read(name, range=(5 * MiB - 2, 5 * MiB + 2)) as reader:
+            assert reader.read() == first[-2:] + last[:2]
+        spare = store.create_multipart("spare")
+        store.abort_multipart("spare", spare)
+        store.close()
+
+        wrong: Any = S3Store(
+            "oc-sig", endpoint_url=emulator.endpoint, **{**keys, "secret_access_key": "not-the-secret-at-all"}
+        )
+        with pytest.raises(AuthenticationError, match="SignatureDoesNotMatch") as caught:
+            wrong.get_with_info(name)
+        assert "not-the-secret-at-all" not in f"{caught.value} {caught.value!r}"
+        wrong.close()
+    finally:
+        emulator.stop()

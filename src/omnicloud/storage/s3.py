@@ -6,18 +6,29 @@ Credentials come from an omnicloud ``Credentials`` object when given, else
 from the options, else from boto3's default chain. Every botocore and obstore
 error is translated to :mod:`omnicloud.errors` here and nowhere else.
 
-Puts of up to 8 MiB of bytes go through obstore when it is installed
-(``data_plane="auto"``; ``"sdk"`` keeps them on boto3). Measured on a moto
-server with 2 cores: syncing 2,000 files of 4 KiB cost the client about 1.8 ms
-of CPU per object with obstore puts against 4-5 ms with boto3 puts, and
-obstore holds no GIL while a request is in flight. obstore signs with the keys
-of the boto3 session and trusts its CA bundle, so both planes act as the same
-identity. Streamed reads (``open_read``, which ranged downloads use) are GETs
-of URLs boto3 presigns, made by ``_streamed_get`` so that the body lands in
-the reader's buffer without a copy; behind a proxy, when the bucket answers
-from another region, on OCI's S3 API and with ``data_plane="sdk"`` they stay
-on boto3, as does everything else (whole gets, listings, multipart,
-conditional puts).
+Three planes, all signing as the same identity:
+
+- **Our own signed requests** (``_s3_rest``: HeadObject, GetObject and the
+  multipart calls, SigV4 over ``http.client``), when omnicloud's credentials
+  or key options, a region and an endpoint are all that shape a request: a
+  one-object ``cp`` then loads no boto3, whose import and client took ~0.4 s
+  of every process here. Not with ``data_plane="sdk"``, a ``profile`` option,
+  anonymous access, OCI's S3 API, a proxy, FIPS or dual-stack endpoints, S3
+  settings in the AWS config profile, or a region outside the commercial
+  partition; and a bucket that answers from another region than the one
+  signed for moves the store to boto3 for good.
+- **obstore** for puts of up to 8 MiB of bytes when it is installed
+  (``data_plane="auto"``; ``"sdk"`` keeps them on boto3). Measured on a moto
+  server with 2 cores: syncing 2,000 files of 4 KiB cost the client about
+  1.8 ms of CPU per object with obstore puts against 4-5 ms with boto3 puts,
+  and obstore holds no GIL while a request is in flight.
+- **boto3** for everything else (listings, deletes, server-side copies,
+  bucket administration, conditional and managed puts, ListParts when an
+  upload resumes), its client made at the first call that needs it. Without
+  our own requests, streamed reads (``open_read``) are GETs of URLs boto3
+  presigns, made by ``_streamed_get`` so the body still lands in the
+  reader's buffer (not behind a proxy, on OCI's S3 API or with
+  ``data_plane="sdk"``).
 
 Multipart uploads declare part checksums, as boto3's own transfer manager
 does, but CRC32C where boto3 sends CRC32: google-crc32c's C extension
