@@ -33,7 +33,7 @@ from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 from omnicloud.storage._streamed_get import ErrorAnswer, Pending, Request, StreamedGets
-from omnicloud.storage._types import ObjectInfo
+from omnicloud.storage._types import ObjectInfo, PartInfo
 from omnicloud.uri import ObjectURI
 
 __all__ = ["ObjectRequests", "signed_headers"]
@@ -185,8 +185,14 @@ class ObjectRequests:
 
     # --- multipart uploads --------------------------------------------------------------
 
-    def create_multipart(self, key: str, headers: Mapping[str, str]) -> str:
-        """CreateMultipartUpload with ``headers`` (content type, metadata, checksum algorithm): its id."""
+    def create_multipart(
+        self, key: str, metadata: Mapping[str, str], content_type: str, checksum_algorithm: str | None
+    ) -> str:
+        """CreateMultipartUpload: the upload's id. Its parts then carry ``checksum_algorithm``'s checksums."""
+        headers = {"Content-Type": content_type}
+        headers.update({f"{_META}{name}": value for name, value in metadata.items()})
+        if checksum_algorithm:
+            headers["x-amz-checksum-algorithm"] = checksum_algorithm
         _, data = self._gets.post(
             self._request("POST", key, {"uploads": ""}, headers), b"", self._fields("create_multipart", key)
         )
@@ -196,31 +202,30 @@ class ObjectRequests:
         return found.group(1).decode()
 
     def upload_part(
-        self, key: str, upload_id: str, number: int, data: bytes, headers: Mapping[str, str]
+        self, key: str, upload_id: str, number: int, data: bytes, field: str, checksum: str | None
     ) -> str:
-        """UploadPart (``headers``: its checksum); the part's ETag."""
+        """UploadPart with its ``checksum`` (``field``: ``ChecksumCRC32C``, say), if any; the part's ETag."""
         query = {"partNumber": str(number), "uploadId": upload_id}
-        answer = self._gets.put(
-            self._request("PUT", key, query, headers), data, self._fields("upload_part", key)
-        )
+        header = f"x-amz-checksum-{field.removeprefix('Checksum').lower()}"  # x-amz-checksum-crc32c
+        headers = {header: checksum} if checksum else {}
+        fields = self._fields("upload_part", key)
+        answer = self._gets.put(self._request("PUT", key, query, headers), data, fields)
         etag = answer.get("ETag")
         if not etag:
             raise self._malformed("upload_part", key, b"")
         return etag
 
-    def complete_multipart(
-        self, key: str, upload_id: str, parts: Sequence[tuple[int, str, str | None]], checksum_field: str
-    ) -> None:
-        """CompleteMultipartUpload of ``(number, etag, checksum)`` parts, in order.
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo], field: str) -> None:
+        """CompleteMultipartUpload of ``parts`` in order, each with its checksum (``field``) if any.
 
         S3 may answer 200 and still fail (an ``<Error>`` in the body, after the
         whitespace it sends while it works): that raises as an error answer does.
         """
         listed = "".join(
-            f"<Part><PartNumber>{number}</PartNumber><ETag>{_xml(etag)}</ETag>"
-            + (f"<{checksum_field}>{checksum}</{checksum_field}>" if checksum else "")
+            f"<Part><PartNumber>{part.number}</PartNumber><ETag>{_xml(part.etag)}</ETag>"
+            + (f"<{field}>{part.checksum}</{field}>" if part.checksum else "")
             + "</Part>"
-            for number, etag, checksum in parts
+            for part in parts
         )
         body = f'<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{listed}'
         body += "</CompleteMultipartUpload>"

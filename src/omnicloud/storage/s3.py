@@ -401,12 +401,11 @@ class S3Store(ClosesOnExit):
             if range[1] <= range[0]:
                 return io.BytesIO()
             args["Range"] = f"bytes={range[0]}-{range[1] - 1}"
-        rest = self._rest
-        if rest is not None:
-            try:
-                return rest.open_read(key, range)
-            except _ElsewhereError:
-                self._rest = None
+        return self._signed_or_sdk(
+            lambda rest: rest.open_read(key, range), lambda: self._sdk_open_read(key, args)
+        )
+
+    def _sdk_open_read(self, key: str, args: dict[str, Any]) -> IO[bytes]:
         if self._streams_reads:
             try:
                 streamed = self._streamed_read(key, args.get("Range"))
@@ -417,7 +416,7 @@ class S3Store(ClosesOnExit):
         try:
             body = self._client.get_object(**args)["Body"]
         except Exception as err:
-            if range is not None and _code(err) == "InvalidRange":
+            if "Range" in args and _code(err) == "InvalidRange":
                 return io.BytesIO()
             self._fail(err, "get", key)
         return io.BufferedReader(
@@ -657,25 +656,21 @@ class S3Store(ClosesOnExit):
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
     ) -> str:
-        extra: dict[str, Any] = {"ChecksumAlgorithm": _part_checksum()[0]} if self._part_checksums else {}
-        if self._rest is not None:
-            headers = {"Content-Type": content_type or "application/octet-stream"}
-            headers.update(
-                {f"x-amz-meta-{name}": value for name, value in normalize_metadata(metadata).items()}
-            )
-            if extra:
-                headers["x-amz-checksum-algorithm"] = extra["ChecksumAlgorithm"]
-            try:
-                return self._rest.create_multipart(key, headers)
-            except _ElsewhereError:
-                self._rest = None
+        meta = normalize_metadata(metadata)
+        kind = content_type or "application/octet-stream"
+        algorithm = _part_checksum()[0] if self._part_checksums else None
+        return self._signed_or_sdk(
+            lambda rest: rest.create_multipart(key, meta, kind, algorithm),
+            lambda: self._sdk_create_multipart(key, meta, kind, algorithm),
+        )
+
+    def _sdk_create_multipart(
+        self, key: str, metadata: dict[str, str], content_type: str, algorithm: str | None
+    ) -> str:
+        extra: dict[str, Any] = {"ChecksumAlgorithm": algorithm} if algorithm else {}
         try:
             response = self._client.create_multipart_upload(
-                Bucket=self._bucket,
-                Key=key,
-                Metadata=normalize_metadata(metadata),
-                ContentType=content_type or "application/octet-stream",
-                **extra,
+                Bucket=self._bucket, Key=key, Metadata=metadata, ContentType=content_type, **extra
             )
         except Exception as err:
             self._fail(err, "create_multipart", key)
@@ -683,39 +678,45 @@ class S3Store(ClosesOnExit):
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
         checksum = part_checksum(data) if self._part_checksums else None
-        extra: dict[str, Any] = {_checksum_field(): checksum} if checksum else {}
-        if self._rest is not None:
-            headers = {f"x-amz-checksum-{_part_checksum()[0].lower()}": checksum} if checksum else {}
-            try:
-                etag = self._rest.upload_part(key, upload_id, number, data, headers)
-                return PartInfo(number, etag, len(data), checksum)
-            except _ElsewhereError:
-                self._rest = None
+        field = _checksum_field()
+        etag = self._signed_or_sdk(
+            lambda rest: rest.upload_part(key, upload_id, number, data, field, checksum),
+            lambda: self._sdk_upload_part(key, upload_id, number, data, field, checksum),
+        )
+        return PartInfo(number, etag, len(data), checksum)
+
+    def _sdk_upload_part(
+        self, key: str, upload_id: str, number: int, data: bytes, field: str, checksum: str | None
+    ) -> str:
+        extra: dict[str, Any] = {field: checksum} if checksum else {}
         try:
             response = self._client.upload_part(
                 Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
             )
         except Exception as err:
             self._fail(err, "upload_part", key)
-        return PartInfo(number, response["ETag"], len(data), checksum)
+        return response["ETag"]
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> ObjectInfo:
         ordered = sorted(parts, key=lambda p: p.number)
         if any(p.checksum is None for p in ordered):
             # Parts sent by an earlier process (a resumed upload): S3 kept their checksums.
             ordered = self._with_stored_checksums(key, upload_id, ordered)
-        if self._rest is not None:
-            try:
-                done = [(p.number, p.etag, p.checksum) for p in ordered]
-                self._rest.complete_multipart(key, upload_id, done, _checksum_field())
-                return self.stat(key)
-            except _ElsewhereError:
-                self._rest = None
+        field = _checksum_field()
+        self._signed_or_sdk(
+            lambda rest: rest.complete_multipart(key, upload_id, ordered, field),
+            lambda: self._sdk_complete_multipart(key, upload_id, ordered, field),
+        )
+        return self.stat(key)
+
+    def _sdk_complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[PartInfo], field: str
+    ) -> None:
         listed: builtins.list[CompletedPartTypeDef] = []
-        for part in ordered:
+        for part in parts:
             entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
             if part.checksum:
-                entry[_checksum_field()] = part.checksum  # type: ignore[literal-required]
+                entry[field] = part.checksum  # type: ignore[literal-required]
             listed.append(entry)
         try:
             self._client.complete_multipart_upload(
@@ -723,7 +724,6 @@ class S3Store(ClosesOnExit):
             )
         except Exception as err:
             self._fail(err, "complete_multipart", key)
-        return self.stat(key)
 
     def _with_stored_checksums(
         self, key: str, upload_id: str, parts: Sequence[PartInfo]
@@ -743,12 +743,12 @@ class S3Store(ClosesOnExit):
         return [p if p.checksum else PartInfo(p.number, p.etag, p.size, stored.get(p.number)) for p in parts]
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
-        if self._rest is not None:
-            try:
-                self._rest.abort_multipart(key, upload_id)
-                return
-            except _ElsewhereError:
-                self._rest = None
+        self._signed_or_sdk(
+            lambda rest: rest.abort_multipart(key, upload_id),
+            lambda: self._sdk_abort_multipart(key, upload_id),
+        )
+
+    def _sdk_abort_multipart(self, key: str, upload_id: str) -> None:
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
         except Exception as err:
