@@ -720,6 +720,15 @@ class _ObjectCopy:
             if journal is not None:
                 journal.finish_partial(key)
 
+        # A check inside a piece's request only marks the upload for discarding: the session is
+        # cancelled once that request has been abandoned (a service that serves one request at a
+        # time, like the GCS emulator, would otherwise wait on the cancel forever).
+        discarding = False
+
+        def discard_when_sent() -> None:
+            nonlocal discarding
+            discarding = True
+
         # Pieces go in order, one request each, read from the source chunk by chunk as the request
         # sends them: a piece's size costs no memory, only the chunk being sent and the one read ahead.
         feed = _ChunkFeed(ctx, self.size, self.source, self.reader)
@@ -742,7 +751,7 @@ class _ObjectCopy:
                         # The service makes the object on its last byte: everything is checked before.
                         digest = builder.value(self.size)
                         self._check_before_publishing(
-                            digest, expected, discard, "the pieces read", "the upload was cancelled"
+                            digest, expected, discard_when_sent, "the pieces read", "the upload was cancelled"
                         )
                     if chunk_end > counted:  # bytes the service already holds count too, though unsent
                         count_in = ctx.moved if chunk_end > sent_from else ctx.progress.advance
@@ -766,7 +775,7 @@ class _ObjectCopy:
                         key, Piece(number, None, end - start, tuple(chunks[i] for i in indexes))
                     )
         except BaseException:
-            if journal is None:  # nothing could resume it
+            if journal is None or discarding:  # nothing could resume it, or nothing should
                 discard()
             raise
         finally:
