@@ -52,6 +52,7 @@ from omnicloud.errors import (
     PreconditionFailedError,
     TransientError,
 )
+from omnicloud.storage._common import metadata_from_headers
 from omnicloud.storage._streamed_get import (
     RETRY_STATUS,
     Pending,
@@ -239,17 +240,12 @@ class BlobRequests:
         else:
             headers = self._send("HEAD", key, {}, {}, b"", "stat").headers
         modified = headers.get("Last-Modified")
-        prefix = "x-ms-meta-"
         return ObjectInfo(
             key=key,
             size=int(headers.get("Content-Length") or 0),
             etag=headers.get("ETag"),
             last_modified=_http_date(modified) if modified else None,
-            metadata={
-                name[len(prefix) :].lower(): value
-                for name, value in headers.items()
-                if name.lower().startswith(prefix)
-            },
+            metadata=metadata_from_headers(headers.items(), "x-ms-meta-"),
             content_type=headers.get("Content-Type"),
             storage_class=headers.get("x-ms-access-tier"),
             version=headers.get("x-ms-version-id"),

@@ -119,6 +119,11 @@ def normalize_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return result
 
 
+def metadata_from_headers(headers: Iterable[tuple[str, str]], prefix: str) -> dict[str, str]:
+    """User metadata in an answer's ``headers.items()`` (``x-amz-meta-*``, ``x-ms-meta-*``): lowercased."""
+    return {name[len(prefix) :].lower(): value for name, value in headers if name.lower().startswith(prefix)}
+
+
 def exists_via_stat(stat: Callable[[str], object], key: str) -> bool:
     """``exists`` for stores whose ``stat`` raises NotFoundError: a missing object is False,
     a missing bucket or container is still an error (every backend words it "... does not exist")."""

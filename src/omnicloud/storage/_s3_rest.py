@@ -32,6 +32,7 @@ from email.utils import parsedate_to_datetime
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
+from omnicloud.storage._common import metadata_from_headers
 from omnicloud.storage._streamed_get import ErrorAnswer, Pending, Request, StreamedGets
 from omnicloud.storage._types import ObjectInfo, PartInfo
 from omnicloud.uri import ObjectURI
@@ -285,11 +286,7 @@ def answered_info(key: str, headers: http.client.HTTPMessage) -> ObjectInfo:
         size=int(headers.get("Content-Length") or 0),
         etag=headers.get("ETag"),
         last_modified=parsedate_to_datetime(modified) if modified else None,
-        metadata={
-            name[len(_META) :].lower(): value
-            for name, value in headers.items()
-            if name.lower().startswith(_META)
-        },
+        metadata=metadata_from_headers(headers.items(), _META),
         content_type=headers.get("Content-Type"),
         storage_class=headers.get("x-amz-storage-class") or "STANDARD",
         version=headers.get("x-amz-version-id"),
