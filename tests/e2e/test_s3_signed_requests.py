@@ -130,6 +130,7 @@ def test_an_answer_from_another_region_hands_the_store_to_boto3() -> None:
         ({"AWS_USE_FIPS_ENDPOINT": "true"}, {}),
         ({"HTTP_PROXY": "http://127.0.0.1:9"}, {}),
         ({}, {"data_plane": "sdk"}),
+        ({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9/under/a/path"}, {}),
     ],
 )
 def test_boto3_keeps_what_it_alone_knows(

@@ -1051,12 +1051,13 @@ def _object_requests(
     retry_total: int,
     pool_size: int,
 ) -> ObjectRequests | None:
-    """Our own signed requests for the store, when omnicloud's credentials, a region and an endpoint
-    are all that shape them; ``None`` where boto3 knows something they would miss.
+    """Our own signed requests for the store, when keys (omnicloud's ``Credentials``, or the
+    ``_StaticKeys`` given as options), a region and an endpoint are all that shape them;
+    ``None`` where boto3 knows something they would miss.
 
-    That is: anonymous or non-omnicloud credentials, a proxy, FIPS or dual-stack endpoints, S3
-    settings in the AWS config profile, a region outside the commercial partition (China,
-    GovCloud, isolated regions), or a store that is not AWS's (OCI's S3 API).
+    That is: anonymous or other credentials, a proxy, FIPS or dual-stack endpoints, S3 settings
+    in the AWS config profile, an endpoint with a path, a region outside the commercial
+    partition (China, GovCloud, isolated regions), or a store that is not AWS's (OCI's S3 API).
     """
     from omnicloud.credentials import Credentials
     from omnicloud.credentials._aws import S3CredentialProvider
@@ -1088,7 +1089,8 @@ def _object_requests(
         virtual = addressing_style != "path" and _DNS_BUCKET.fullmatch(bucket) is not None
     else:
         return None
-    if urlsplit(endpoint).scheme not in ("http", "https") or proxy_for(endpoint):
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or parts.path or parts.query or proxy_for(endpoint):
         return None
     bundle = os.environ.get("AWS_CA_BUNDLE") or None
     return ObjectRequests(
