@@ -45,6 +45,7 @@ from __future__ import annotations
 import base64
 import builtins
 import functools
+import importlib.util
 import io
 import os
 import re
@@ -274,9 +275,10 @@ class S3Store(ClosesOnExit):
         )
         if self._rest is None:
             self._sdk_client()  # a configuration problem shows when the store opens
-        can_sign = self._rest is not None or (
-            not getattr(credentials, "is_anonymous", False) and _obstore_can_sign(self._session)
-        )
+        if self._rest is not None:  # obstore takes the same keys
+            can_sign = importlib.util.find_spec("obstore") is not None
+        else:
+            can_sign = not getattr(credentials, "is_anonymous", False) and _obstore_can_sign(self._session)
         if data_plane == "auto" and not can_sign:
             self._data_plane = "sdk"
         elif data_plane == "obstore" and not can_sign:
