@@ -20,7 +20,7 @@ import pytest
 
 from omnicloud.errors import NotFoundError
 from omnicloud.storage import open_store
-from omnicloud.storage.s3 import S3Store, _ElsewhereError, _signed_answer_error
+from omnicloud.storage.s3 import S3Store, _ElsewhereError, _part_checksum, _signed_answer_error
 
 MiB = 1 << 20
 
@@ -76,6 +76,7 @@ def test_one_object_up_and_down_loads_no_boto3(sandbox_env: dict[str, str], tmp_
     head = sdk.client.head_object(Bucket=sdk.uri.bucket, Key="d/big.bin", ChecksumMode="ENABLED")
     assert head["ContentLength"] == 17 * MiB + 5
     assert head["ETag"].endswith('-3"')
+    assert head[f"Checksum{_part_checksum()[0]}"]  # the composite of the parts' checksums
     assert head["Metadata"]["omnicloud_digest"] == store.stat("d/big.bin").digest
     assert sdk.stat("d/big.bin") == store.stat("d/big.bin")
     sdk.close()
