@@ -14,9 +14,9 @@ Three planes, all signing as the same identity:
   one-object ``cp`` then loads no boto3, whose import and client took ~0.4 s
   of every process here. Not with ``data_plane="sdk"``, a ``profile`` option,
   anonymous access, OCI's S3 API, a proxy, FIPS or dual-stack endpoints, S3
-  settings in the AWS config profile, or a region outside the commercial
-  partition; and a bucket that answers from another region than the one
-  signed for moves the store to boto3 for good.
+  settings in the AWS config profile, an endpoint with a path, or a region
+  outside the commercial partition; and a bucket that answers from another
+  region than the one signed for moves the store to boto3 for good.
 - **obstore** for puts of up to 8 MiB of bytes when it is installed
   (``data_plane="auto"``; ``"sdk"`` keeps them on boto3). Measured on a moto
   server with 2 cores: syncing 2,000 files of 4 KiB cost the client about
