@@ -70,6 +70,11 @@ def test_one_object_up_and_down_loads_no_boto3(sandbox_env: dict[str, str], tmp_
     assert loaded == []
     assert (tmp_path / "big.back").read_bytes() == big.read_bytes()
     assert (tmp_path / "small.back").read_bytes() == b"three"
+    for command in (["stat", f"{bucket}/d/small.txt", "--json"], ["cat", f"{bucket}/d/small.txt"]):
+        done, loaded = _cli(*command)
+        assert done.returncode == 0, done.stderr
+        assert loaded == [], command
+    assert done.stdout == "three"
 
     # What went up is what boto3 sees: three parts with their checksums, and our digest.
     sdk = S3Store(bucket.removeprefix("s3://"), data_plane="sdk")
@@ -82,6 +87,11 @@ def test_one_object_up_and_down_loads_no_boto3(sandbox_env: dict[str, str], tmp_
     sdk.close()
 
     # A listing is boto3's: the same CLI loads it then.
+    done, loaded = _cli("rm", f"{bucket}/d/small.txt")
+    assert (done.returncode, loaded) == (0, [])
+    assert not store.exists("d/small.txt")
+    (tmp_path / "again.txt").write_bytes(b"three")
+    assert _cli("cp", str(tmp_path / "again.txt"), f"{bucket}/d/small.txt")[0].returncode == 0
     done, loaded = _cli("ls", f"{bucket}/d/", "--json")
     assert done.returncode == 0, done.stderr
     assert "boto3" in loaded
@@ -96,6 +106,8 @@ def test_signed_requests_report_missing_objects_and_buckets(sandbox_env: dict[st
     assert store._rest is not None
     with pytest.raises(NotFoundError, match="bucket does not exist"):
         store.stat("k")
+    with pytest.raises(NotFoundError, match="bucket does not exist"):
+        store.delete("k", missing_ok=True)
     assert store._sdk is None
     admin: Any = open_store(bucket)
     admin.create_bucket()  # bucket administration is boto3's
@@ -106,6 +118,9 @@ def test_signed_requests_report_missing_objects_and_buckets(sandbox_env: dict[st
     shown = f"{missing.value} {missing.value!r}"
     for secret in ("Signature", "Credential", sandbox_env["AWS_SECRET_ACCESS_KEY"]):
         assert secret not in shown
+    store.delete("k", missing_ok=True)  # S3 answers 204 for a key that is not there
+    with pytest.raises(NotFoundError, match="no such object"):
+        store.delete("k")
     upload = store.create_multipart("k")
     store.abort_multipart("k", upload)
     store.abort_multipart("k", upload)  # already gone: no error

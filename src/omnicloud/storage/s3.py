@@ -8,8 +8,8 @@ error is translated to :mod:`omnicloud.errors` here and nowhere else.
 
 Three planes, all signing as the same identity:
 
-- **Our own signed requests** (``_s3_rest``: HeadObject, GetObject and the
-  multipart calls, SigV4 over ``http.client``), when omnicloud's credentials
+- **Our own signed requests** (``_s3_rest``: HeadObject, GetObject,
+  DeleteObject and the multipart calls, SigV4 over ``http.client``), when omnicloud's credentials
   or key options, a region and an endpoint are all that shape a request: a
   one-object ``cp`` then loads no boto3, whose import and client took ~0.4 s
   of every process here. Not with ``data_plane="sdk"``, a ``profile`` option,
@@ -22,7 +22,7 @@ Three planes, all signing as the same identity:
   server with 2 cores: syncing 2,000 files of 4 KiB cost the client about
   1.8 ms of CPU per object with obstore puts against 4-5 ms with boto3 puts,
   and obstore holds no GIL while a request is in flight.
-- **boto3** for everything else (listings, deletes, server-side copies,
+- **boto3** for everything else (listings, server-side copies,
   bucket administration, conditional and managed puts, ListParts when an
   upload resumes), its client made at the first call that needs it. Without
   our own requests, streamed reads (``open_read``) are GETs of URLs boto3
@@ -605,6 +605,14 @@ class S3Store(ClosesOnExit):
         # S3 deletes are idempotent; a missing key is reported only on request.
         if not missing_ok:
             self.stat(key)
+        self._signed_or_sdk(lambda rest: self._signed_delete(rest, key), lambda: self._sdk_delete(key))
+
+    def _signed_delete(self, rest: ObjectRequests, key: str) -> None:
+        if not rest.delete(key):
+            fields = {"op": "delete", "uri": str(self._uri.with_key(key)), "provider": self._uri.provider}
+            raise _map_code("NoSuchBucket", "", "delete", fields)
+
+    def _sdk_delete(self, key: str) -> None:
         try:
             self._client.delete_object(Bucket=self._bucket, Key=key)
         except Exception as err:
