@@ -217,6 +217,8 @@ def test_moto_checking_signatures_accepts_ours_and_rejects_a_wrong_secret(
             assert reader.read() == first[-2:] + last[:2]
         spare = store.create_multipart("spare")
         store.abort_multipart("spare", spare)
+        store.delete(name)
+        assert not store.exists(name)
         store.close()
 
         wrong: Any = S3Store(
