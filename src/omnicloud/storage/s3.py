@@ -9,10 +9,11 @@ error is translated to :mod:`omnicloud.errors` here and nowhere else.
 Three planes, all signing as the same identity:
 
 - **Our own signed requests** (``_s3_rest``: HeadObject, GetObject,
-  DeleteObject and the multipart calls, SigV4 over ``http.client``), when omnicloud's credentials
-  or key options, a region and an endpoint are all that shape a request: a
-  one-object ``cp`` then loads no boto3, whose import and client took ~0.4 s
-  of every process here. Not with ``data_plane="sdk"``, a ``profile`` option,
+  DeleteObject, ListObjectsV2 and the multipart calls, SigV4 over
+  ``http.client``), when omnicloud's credentials or key options, a region
+  and an endpoint are all that shape a request: ``cp``, ``sync``, ``ls``,
+  ``stat``, ``cat`` and ``rm`` then load no boto3, whose import and client
+  took ~0.4 s of every process here. Not with ``data_plane="sdk"``, a ``profile`` option,
   anonymous access, OCI's S3 API, a proxy, FIPS or dual-stack endpoints, S3
   settings in the AWS config profile, an endpoint with a path, or a region
   outside the commercial partition; and a bucket that answers from another
@@ -22,7 +23,7 @@ Three planes, all signing as the same identity:
   server with 2 cores: syncing 2,000 files of 4 KiB cost the client about
   1.8 ms of CPU per object with obstore puts against 4-5 ms with boto3 puts,
   and obstore holds no GIL while a request is in flight.
-- **boto3** for everything else (listings, server-side copies,
+- **boto3** for everything else (server-side copies,
   bucket administration, conditional and managed puts, ListParts when an
   upload resumes), its client made at the first call that needs it. Without
   our own requests, streamed reads (``open_read``) are GETs of URLs boto3
@@ -571,6 +572,21 @@ class S3Store(ClosesOnExit):
     # --- Lister --------------------------------------------------------------
 
     def list(self, prefix: str = "", *, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        rest = self._rest
+        if rest is not None:
+            pages = rest.list_pages(prefix, delimiter, self._page_size)
+            try:
+                first = next(pages, [])
+            except _ElsewhereError:
+                self._rest = None
+            else:
+                yield from first
+                for page in pages:
+                    yield from page
+                return
+        yield from self._sdk_list(prefix, delimiter)
+
+    def _sdk_list(self, prefix: str, delimiter: str | None) -> Iterator[ObjectInfo]:
         args: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": self._page_size}
         if delimiter:
             args["Delimiter"] = delimiter
