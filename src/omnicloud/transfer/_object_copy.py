@@ -1126,6 +1126,8 @@ class _StreamedDownload:
     _GAIN = 1.15  # an added stream must raise the rate by 15 %
     _MIN_SPLIT = 4  # chunks: never start a stream for less than 32 MiB
     _WINDOW = 0.4  # seconds of a rate measurement, at least
+    open_seconds = 0.0  # the longest a range took to open (to answer with its headers)
+    started = 0.0
 
     def __init__(self, copy: _ObjectCopy, store_chunk: Callable[[int, memoryview], None]) -> None:
         self.copy = copy
@@ -1158,7 +1160,7 @@ class _StreamedDownload:
 
         self.storers = ThreadPoolExecutor(limit, thread_name_prefix="omnicloud-store")
         try:
-            opened = time.monotonic()
+            opened = self.started = time.monotonic()
             launch()
             # A second stream at once when the first range opened quickly (Azurite, real clouds).
             # Where opening a range is slow (moto re-reads the whole object for each one), the
@@ -1228,11 +1230,28 @@ class _StreamedDownload:
             largest = max(self.active, key=lambda s: s.left, default=None)
             if largest is None or largest.left < 2 * self._MIN_SPLIT:
                 return None
+            if not self._worth_a_stream(largest.left // 2):
+                return None
             middle = largest.next + largest.left // 2
             section = _Section(middle, largest.end)
             largest.end = middle
         self.active.append(section)
         return section
+
+    def _worth_a_stream(self, chunks: int) -> bool:
+        """Whether ``chunks`` would take a stream, at the rate each one has moved so far, longer
+        than opening a range has taken (under the lock).
+
+        Opening a range is what a new stream costs: on moto, which reads the
+        whole object for every range, ~0.5-0.7 s and as much of its CPU for
+        1 GiB; there the last sections are not split among the streams that
+        end first. Where ranges open in milliseconds nothing changes.
+        """
+        elapsed = time.monotonic() - self.started
+        if not (self.open_seconds and self.chunks_moved and elapsed > 0):
+            return True
+        per_stream = self.chunks_moved / elapsed / max(1, len(self.active))
+        return chunks / per_stream > self.open_seconds
 
     def _worker(self, section: _Section) -> None:
         current: _Section | None = section
@@ -1268,7 +1287,10 @@ class _StreamedDownload:
             length = min(CHUNK_SIZE, self.size - start)
             if not opened:
                 stop = min(end_chunk * CHUNK_SIZE, self.size)
+                began = time.monotonic()
                 opened.append(copy.reader.open_read(copy.source.key, range=(start, stop)))
+                with self.lock:
+                    self.open_seconds = max(self.open_seconds, time.monotonic() - began)
             view = memoryview(buffer)[:length]
             try:
                 got = fill_from(opened[0], view)

@@ -423,6 +423,26 @@ def test_a_stream_that_ends_takes_half_of_the_largest_section_left() -> None:
     assert download._more_work() is None  # too small to split
 
 
+def test_a_section_is_split_only_when_moving_its_half_takes_longer_than_opening_a_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from omnicloud.transfer._object_copy import _Section, _StreamedDownload
+
+    monkeypatch.setattr(_StreamedDownload, "_MIN_SPLIT", 1)
+    download = _StreamedDownload.__new__(_StreamedDownload)
+    download.waiting = collections.deque()
+    # Two streams have moved 10 chunks in 1 s (5 chunks/s each); a range took 0.7 s to open.
+    download.started, download.chunks_moved, download.open_seconds = time.monotonic() - 1.0, 10, 0.7
+    download.active = [_Section(0, 2), _Section(10, 16)]
+    assert download._more_work() is None  # 3 chunks: 0.6 s, less than an opening
+    download.active = [_Section(0, 2), _Section(10, 20)]
+    stolen = download._more_work()  # 5 chunks: 1 s
+    assert stolen is not None and (stolen.next, stolen.end) == (15, 20)
+    download.open_seconds = 0.0  # no range opened yet: as before, always
+    download.active = [_Section(0, 2), _Section(10, 12)]
+    assert download._more_work() is not None
+
+
 def test_disk_full_during_a_download_is_a_clear_error_and_the_journal_is_kept(
     world: World, options: TransferOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
