@@ -1112,7 +1112,9 @@ class _StreamedDownload:
     (taking a waiting run, or the second half of the largest one left) for as
     long as each addition raises the measured throughput by at least
     ``_GAIN``, up to ``part_concurrency`` streams. A stream that ends takes
-    more work the same way, so no lone straggler finishes the object.
+    more work the same way, so no lone straggler finishes the object. A
+    section is split only while its half would take a stream longer than
+    opening a range has taken (``_worth_a_stream``).
 
     Long ranges cost one request per stream instead of one per part, which
     endpoints that re-read the whole object for each range request (moto) or
