@@ -354,6 +354,11 @@ class S3Store(ClosesOnExit):
         endpoint = f", endpoint={self.endpoint_url!r}" if self.endpoint_url else ""
         return f"S3Store({str(self._uri)!r}{endpoint})"
 
+    def _no_bucket(self, op: str, key: str) -> OmniCloudError:
+        """The error for a bucket found missing by ``op`` on ``key`` (a 404 without a body)."""
+        fields = {"op": op, "uri": str(self._uri.with_key(key)), "provider": self._uri.provider}
+        return _map_code("NoSuchBucket", "", op, fields)
+
     def _fail(self, err: Exception, op: str, key: str = "") -> NoReturn:
         mapped = _map_error(err, op, str(self._uri.with_key(key)))
         mapped.provider = self._uri.provider
@@ -625,8 +630,7 @@ class S3Store(ClosesOnExit):
 
     def _signed_delete(self, rest: ObjectRequests, key: str) -> None:
         if not rest.delete(key):
-            fields = {"op": "delete", "uri": str(self._uri.with_key(key)), "provider": self._uri.provider}
-            raise _map_code("NoSuchBucket", "", "delete", fields)
+            raise self._no_bucket("delete", key)
 
     def _sdk_delete(self, key: str) -> None:
         try:
@@ -643,8 +647,7 @@ class S3Store(ClosesOnExit):
         except NotFoundError as err:
             # A HEAD's 404 has no body to say whether the object or its bucket is missing: ask.
             if not rest.bucket_exists():
-                fields = {"op": "stat", "uri": str(self._uri.with_key(key)), "provider": self._uri.provider}
-                raise _map_code("NoSuchBucket", "", "stat", fields) from err
+                raise self._no_bucket("stat", key) from err
             raise
 
     def _sdk_stat(self, key: str) -> ObjectInfo:
@@ -653,8 +656,7 @@ class S3Store(ClosesOnExit):
         except Exception as err:
             # A HEAD's 404 has no body to say whether the object or its bucket is missing: ask.
             if _code(err) in _NOT_FOUND and not self.bucket_exists():
-                fields = {"op": "stat", "uri": str(self._uri.with_key(key)), "provider": self._uri.provider}
-                raise _map_code("NoSuchBucket", "", "stat", fields) from err
+                raise self._no_bucket("stat", key) from err
             self._fail(err, "stat", key)
         return _answered_info(key, head)
 
