@@ -1161,14 +1161,13 @@ def _truthy(value: str | None) -> bool:
 
 def _profile_shapes_s3(profile: str | None) -> bool:
     """Whether the AWS config file's profile in use holds a setting that changes how S3 is reached."""
-    import configparser
+    from omnicloud.credentials._aws import _read_ini  # the credential chain's reading of the same file
 
     name = profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
     path = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
-    parser = configparser.RawConfigParser()
     try:
-        parser.read(path, encoding="utf-8")
-    except (OSError, configparser.Error, UnicodeDecodeError):
+        parser = _read_ini(path)
+    except (ConfigError, UnicodeDecodeError):
         return True  # let boto3 read it, and say what is wrong with it
     for section in ("default", "profile default") if name == "default" else (f"profile {name}",):
         if parser.has_section(section) and any(parser.has_option(section, k) for k in _SDK_PROFILE_SETTINGS):
