@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import importlib.util
 import io
 import os
 import time
@@ -130,24 +131,29 @@ class AzureStore(ClosesOnExit):
             "credentials": credentials,
             "retry_total": retry_total,
         }
-        self._blobs: ObstoreBlobs | None = None
         self._direct: dict[str, str] | None = None
-        # With a shared key or a SAS, obstore moves the bytes, staged blocks,
-        # listings and deletes are signed requests of our own, and the SDK
-        # (~0.45 s to import) is loaded only when a server-side copy or a
-        # container call first needs it.
+        # With a shared key or a SAS, obstore moves whole small blobs, staged
+        # blocks, downloads, listings and deletes are signed requests of our
+        # own, and the SDK (~0.45 s to import) is loaded only when a
+        # server-side copy or a container call first needs it. obstore's
+        # client is made at its first use too: ~0.01 s of a process that may
+        # never need it (a large download, a listing).
         direct = None if data_plane == "sdk" else _shared_key_settings(**self._service_args)
-        if direct is not None:
-            self._blobs = obstore_blobs(container, direct, retry_total)
+        if direct is not None and importlib.util.find_spec("obstore") is not None:
             self.account = direct["account_name"]
-            if self._blobs is not None:
-                self._direct = direct
-                return
+            self._direct = direct
+            return
         self.account = self._service.account_name
-        if data_plane != "sdk":
-            self._blobs = obstore_blobs_for(self._service, container, retry_total)
-            if self._blobs is None and data_plane == "obstore":
-                raise ConfigError("the obstore data plane needs an account key or a SAS token")
+        blobs = None if data_plane == "sdk" else obstore_blobs_for(self._service, container, retry_total)
+        if blobs is None and data_plane == "obstore":
+            raise ConfigError("the obstore data plane needs an account key or a SAS token")
+        self.__dict__["_blobs"] = blobs
+
+    @functools.cached_property
+    def _blobs(self) -> ObstoreBlobs | None:
+        """obstore's client; set in ``__init__`` unless a shared key or a SAS was found there."""
+        assert self._direct is not None
+        return obstore_blobs(self._uri.bucket, self._direct, int(self._service_args["retry_total"]))
 
     @functools.cached_property
     def _service(self) -> Any:
@@ -205,25 +211,25 @@ class AzureStore(ClosesOnExit):
         return self._blobs if self._blobs is not None and obstore_can_name(key) else None
 
     def get(self, key: str, *, range: ByteRange | None = None) -> bytes:
+        if range is not None and range[1] <= range[0]:
+            return b""
+        rest = self._rest  # set only beside obstore's data plane; obstore's client may never be needed
+        body = rest.open_read(key, range) if rest is not None else None
+        if body is not None:
+            with body:
+                return body.read()
         blobs = self._obstore_for(key)
         if blobs is not None:
             fail = lambda err: self._fail_obstore(err, "get", key)  # noqa: E731
             if range is None:
                 return blobs.get(key, fail)
-            if range[1] <= range[0]:
-                return b""
             return blobs.get_range(key, range[0], range[1], fail)
-        if self._rest is not None:  # a key obstore cannot name: our own signed GET, no SDK to load
-            with self.open_read(key, range=range) as stream:
-                return stream.read()
         blob = self._container.get_blob_client(key)
         try:
             if range is None:
                 data: bytes = blob.download_blob(max_concurrency=self._max_concurrency).readall()
                 return data
             start, end = range
-            if end <= start:
-                return b""
             data = blob.download_blob(offset=start, length=end - start).readall()
             return data
         except Exception as err:
