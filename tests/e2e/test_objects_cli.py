@@ -44,7 +44,7 @@ def test_mb_cp_ls_cat_stat_rm_round_trip(scheme: str, cli_env: dict[str, str], t
     assert run("mb", bucket, env=cli_env).returncode == 0
     copied = run("cp", str(source), f"{bucket}/dir/", "--json", env=cli_env)
     assert copied.returncode == 0, copied.stderr
-    assert json.loads(copied.stdout)["size"] == 21
+    assert json.loads(copied.stdout.splitlines()[-1])["size"] == 21
 
     listed = run("ls", f"{bucket}/dir/", "--json", env=cli_env)
     assert listed.returncode == 0, listed.stderr

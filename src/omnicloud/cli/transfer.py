@@ -1,9 +1,9 @@
 """Transfer commands: cp (one object or -r), sync, verify, download.
 
-With ``--json`` long-running commands print JSON lines (progress records and
-one record per object) and end with a summary object; a single-object ``cp``
-prints one JSON object. Rich progress bars appear only on an interactive
-terminal outside CI.
+With ``--json`` the commands print JSON lines (progress records and one
+record per object) and end with a summary object; a single-object ``cp``
+prints progress records and ends with its result. Rich progress bars appear
+only on an interactive terminal outside CI.
 """
 
 from __future__ import annotations
@@ -236,15 +236,15 @@ def cp(
     options: TransferOptions,
 ) -> None:
     """Copy one object, or with -r every object below a prefix; verified by digest, resumable."""
-    from omnicloud.transfer import NullProgress, copy
-    from omnicloud.transfer._progress import choose_progress
+    from omnicloud.transfer import copy
+    from omnicloud.transfer._progress import JsonLinesProgress, choose_progress
 
     with reporting_errors():
-        # One object with --json prints one JSON object, so no progress lines then.
+        # One object with --json: progress lines, then its result (no object line to repeat it).
         progress = (
-            choose_progress(json_lines=json_output, quiet=quiet)
-            if recursive
-            else (NullProgress() if json_output else choose_progress(json_lines=False, quiet=quiet))
+            JsonLinesProgress(objects=False)
+            if json_output and not recursive and not dry_run
+            else choose_progress(json_lines=json_output and recursive, quiet=quiet or json_output)
         )
         try:
             summary = copy(
@@ -264,6 +264,7 @@ def cp(
             result = summary.results[0]
             if json_output:
                 record: dict[str, Any] = {
+                    "type": "result",
                     "source": result.source,
                     "destination": result.destination,
                     "size": result.size,

@@ -81,11 +81,13 @@ def object_record(result: ObjectResult) -> dict[str, Any]:
 class JsonLinesProgress:
     """One JSON object per line: ``progress`` records at most every ``interval`` seconds,
     one ``object`` record per copied, deleted or failed object (and per object
-    ``verify`` found different or missing)."""
+    ``verify`` found different or missing), unless ``objects`` is false (a
+    single-object ``cp``, whose result is its last line)."""
 
-    def __init__(self, stream: IO[str] | None = None, *, interval: float = 0.5) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, interval: float = 0.5, objects: bool = True) -> None:
         self._stream = stream or sys.stdout
         self._interval = interval
+        self._objects = objects
         self._totals = _Totals()
         self._last = float("-inf")  # the first advance always reports
 
@@ -121,7 +123,7 @@ class JsonLinesProgress:
     def object_done(self, result: ObjectResult) -> None:
         with self._totals.lock:
             self._totals.done_objects += 1
-            if result.outcome != "ok":  # a verified match is counted, as a sync's unchanged object
+            if self._objects and result.outcome != "ok":  # a verified match is counted, not printed
                 self._emit(object_record(result))
 
     def close(self) -> None:

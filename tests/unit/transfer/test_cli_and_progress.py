@@ -37,14 +37,30 @@ def _lines(output: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
-def test_cp_of_one_object_prints_one_json_object(bucket: MemoryStore, tmp_path: Path) -> None:
+def test_cp_of_one_object_prints_progress_lines_ending_with_its_result(
+    bucket: MemoryStore, tmp_path: Path
+) -> None:
     (tmp_path / "f.txt").write_bytes(b"hello")
     result = runner.invoke(app, ["cp", str(tmp_path / "f.txt"), f"mem://{bucket.uri.bucket}/d/", "--json"])
     assert result.exit_code == 0, result.output
-    record = json.loads(result.output)
+    *progress, record = _lines(result.output)
+    assert progress and {r["type"] for r in progress} == {"progress"}
+    assert progress[-1]["bytes"] == progress[-1]["total_bytes"] == 5
+    assert progress[-1]["objects"] == progress[-1]["total_objects"] == 1
+    assert record["type"] == "result"
     assert record["destination"] == f"mem://{bucket.uri.bucket}/d/f.txt"
     assert record["size"] == 5
     assert record["digest"] == digest_bytes(b"hello")
+
+
+def test_cp_of_one_object_dry_run_prints_only_its_plan(bucket: MemoryStore, tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_bytes(b"hello")
+    argv = ["cp", str(tmp_path / "f.txt"), f"mem://{bucket.uri.bucket}/d/", "--json", "--dry-run"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    (record,) = _lines(result.output)
+    assert record["dry_run"] is True and record["size"] == 5
+    assert not bucket.exists("d/f.txt")
 
 
 def test_cp_recursive_prints_json_lines_ending_with_the_summary(bucket: MemoryStore, tmp_path: Path) -> None:
