@@ -624,7 +624,8 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
         f"({max(EMULATOR_ROUNDS, SHORT_EMULATOR_ROUNDS)} for smaller ones) and 2 for the local "
         "dry run; the small-object runs (minutes each) are single runs. "
         "`omnicloud (engine)` is the same process timing only the transfer (after imports); "
-        "`omnicloud cp (CLI)` includes starting the interpreter (~0.2 s here).",
+        "`omnicloud cp (CLI)` adds starting the interpreter and the imports (the difference between "
+        "the two).",
         "This machine is shared with other work, so absolute numbers move from run to run; ratios from "
         "the same run are what to compare. Regenerate with `make bench`.",
         "It is a VM that hands freed memory back to its host: writing 1 GiB into fresh page cache in "
