@@ -250,3 +250,28 @@ def test_signed_listings_decode_every_key_as_boto3_does(sandbox_env: dict[str, s
     sdk.delete_bucket(force=True)
     sdk.close()
     store.close()
+
+
+def test_a_signed_listing_asks_for_the_next_page_before_handing_on_this_one(
+    sandbox_env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket = f"oc-signed-{uuid.uuid4().hex[:10]}"
+    store: Any = open_store(f"s3://{bucket}", page_size=2)
+    store.create_bucket()
+    names = [f"k{i}" for i in range(5)]
+    for name in names:
+        store.put(name, b".")
+    caplog.set_level("DEBUG", logger="omnicloud")
+    listing = store.list()
+    first = next(listing)
+    requests = [r.getMessage() for r in caplog.records if r.getMessage().startswith("S3 request: GET")]
+    assert first.key == "k0" and len(requests) == 2  # page two is on its way while page one is read
+    assert [first.key, *(entry.key for entry in listing)] == names
+    requests = [r.getMessage() for r in caplog.records if r.getMessage().startswith("S3 request: GET")]
+    assert len(requests) == 3  # three pages of two, and no fourth
+    abandoned = store.list()
+    next(abandoned)
+    abandoned.close()  # the page asked for ahead is dropped, not left on a connection
+    assert [entry.key for entry in store.list()] == names
+    store.delete_bucket(force=True)
+    store.close()

@@ -195,24 +195,32 @@ class ObjectRequests:
         """ListObjectsV2, page by page, each page's objects and common prefixes in key order.
 
         Keys come URL-encoded (``encoding-type=url``, as boto3 asks), so that any
-        key survives the XML; they are decoded as boto3 decodes them.
+        key survives the XML; they are decoded as boto3 decodes them. Each
+        page's successor is asked for before the page is handed on, so the
+        service makes it while the caller works through this one.
         """
         query = {"list-type": "2", "prefix": prefix, "max-keys": str(page_size), "encoding-type": "url"}
         if delimiter:
             query["delimiter"] = delimiter
         fields = self._fields("list", prefix)
-        while True:
-            with self._gets.open(self._request("GET", None, dict(query), {}), fields) as body:
-                data = body.read()
-            try:
-                root = ElementTree.fromstring(data)
-            except ElementTree.ParseError:
-                raise self._malformed("list", prefix, data) from None
-            yield _listed_page(root)
-            token = _text(root, "NextContinuationToken")
-            if _text(root, "IsTruncated") != "true" or not token:
-                return
-            query["continuation-token"] = token
+        pending: Pending | None = self._gets.send(self._request("GET", None, dict(query), {}), fields)
+        try:
+            while pending is not None:
+                with pending.answer() as body:
+                    data = body.read()
+                try:
+                    root = ElementTree.fromstring(data)
+                except ElementTree.ParseError:
+                    raise self._malformed("list", prefix, data) from None
+                token = _text(root, "NextContinuationToken")
+                pending = None
+                if _text(root, "IsTruncated") == "true" and token:
+                    query["continuation-token"] = token
+                    pending = self._gets.send(self._request("GET", None, dict(query), {}), fields)
+                yield _listed_page(root)
+        finally:
+            if pending is not None:
+                pending.cancel()
 
     # --- multipart uploads --------------------------------------------------------------
 
