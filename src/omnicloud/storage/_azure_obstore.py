@@ -4,7 +4,9 @@ On Azurite, obstore read a 128 MiB blob about three times as fast as
 azure-storage-blob with four threads, and wrote it about 1.4 times as fast
 (benchmarks/data_plane_clients.py). It needs a shared key or a SAS token;
 with Azure AD credentials the backend keeps the SDK for the data plane too.
-Control-plane calls (stat, list, copy, blocks, containers) stay on the SDK.
+With a key or a SAS it now puts small blobs whole, and reads only behind a
+proxy: gets, stats, streamed reads, blocks, listings and deletes are requests
+of our own (``_azure_rest``); copies and containers stay on the SDK.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ The account comes from the URI (``azure://ACCOUNT/CONTAINER/KEY``), the
 options, ``AZURE_STORAGE_CONNECTION_STRING`` (which is how Azurite is
 reached) or ``AZURE_STORAGE_ACCOUNT``. Multipart uploads are Azure's staged
 blocks: a block list committed at the end, so nothing is visible until then.
-With a shared key or a SAS, whole gets and puts go through obstore, and
-stats, streamed reads, staged blocks, listings and deletes through
-``_azure_rest``; the SDK is loaded only for server-side copies and
-containers, and for everything with Azure AD credentials.
+With a shared key or a SAS, small blobs are put whole through obstore, and
+gets, stats, streamed reads, staged blocks, listings and deletes go through
+``_azure_rest`` (behind a proxy, reads go through obstore); the SDK is
+loaded only for server-side copies and containers, and for everything with
+Azure AD credentials.
 """
 
 from __future__ import annotations
@@ -132,12 +133,12 @@ class AzureStore(ClosesOnExit):
             "retry_total": retry_total,
         }
         self._direct: dict[str, str] | None = None
-        # With a shared key or a SAS, obstore moves whole small blobs, staged
+        # With a shared key or a SAS, obstore puts small blobs whole; staged
         # blocks, downloads, listings and deletes are signed requests of our
         # own, and the SDK (~0.45 s to import) is loaded only when a
         # server-side copy or a container call first needs it. obstore's
         # client is made at its first use too: ~0.01 s of a process that may
-        # never need it (a large download, a listing).
+        # never need it (a download, a listing, a large upload).
         direct = None if data_plane == "sdk" else _shared_key_settings(**self._service_args)
         if direct is not None and importlib.util.find_spec("obstore") is not None:
             self.account = direct["account_name"]
