@@ -179,3 +179,26 @@ def test_streamed_reads_with_a_sas_token_and_their_errors_never_show_it(
         signature = parse_qs(token)["sig"][0]
         for shown in (str(denied.value), repr(denied.value), str(missing.value)):
             assert signature not in shown and quote(signature, safe="") not in shown
+
+
+_READS_ONLY = """
+import sys
+from omnicloud.storage import open_store
+store = open_store(sys.argv[1])
+assert store.get("r.bin") == b"r" * 100 and store.get("r.bin", range=(1, 3)) == b"rr"
+with store.open_read("r.bin") as reader:
+    assert reader.read() == b"r" * 100
+assert [info.key for info in store.list("")] == ["r.bin"] and store.stat("r.bin").size == 100
+print("obstore loaded:", "obstore" in sys.modules)
+store.put("w.bin", b"w")
+print("obstore loaded:", "obstore" in sys.modules)
+"""
+
+
+def test_obstore_is_loaded_only_by_the_first_small_put(container: str) -> None:
+    open_store(container).put("r.bin", b"r" * 100)
+    done = subprocess.run(
+        [sys.executable, "-c", _READS_ONLY, container], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["obstore loaded: False", "obstore loaded: True"]

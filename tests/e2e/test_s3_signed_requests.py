@@ -271,7 +271,7 @@ def test_a_signed_listing_asks_for_the_next_page_before_handing_on_this_one(
     assert len(requests) == 3  # three pages of two, and no fourth
     abandoned = store.list()
     next(abandoned)
-    abandoned.close()  # the page asked for ahead is dropped, not left on a connection
+    abandoned.close()  # the page asked for ahead is dropped, and the store lists on
     assert [entry.key for entry in store.list()] == names
     store.delete_bucket(force=True)
     store.close()
