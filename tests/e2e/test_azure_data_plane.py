@@ -1,4 +1,4 @@
-"""Azure with a shared key or a SAS: obstore moves the bytes and the SDK stays unloaded.
+"""Azure with a shared key or a SAS: our own requests and obstore move the bytes, the SDK stays unloaded.
 
 ``azure.storage.blob`` takes ~0.4 s to import; a store that only reads and
 writes, lists, stats and deletes blobs, staged blocks included, must not pay
