@@ -664,7 +664,8 @@ def _root_key(root: Path) -> str:
 
 def _map_os_error(err: OSError, op: str, uri: str) -> OmniCloudError:
     reason = err.strerror or str(err)
-    if isinstance(err, FileNotFoundError | NotADirectoryError):
+    if isinstance(err, FileNotFoundError | NotADirectoryError) and op != "put":
+        # A put finds no file missing: a directory on its way could not be made.
         return NotFoundError("no such file", op=op, uri=uri, provider="local")
     if isinstance(err, PermissionError):
         return PermissionDeniedError(f"permission denied: {reason}", op=op, uri=uri, provider="local")
