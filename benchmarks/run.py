@@ -658,7 +658,8 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
                 "keeps the bytes of deleted blobs in memory, so each tool's turn starts on a new Azurite.",
                 "",
             ]
-        if key in ("emulators", "small"):
+        served = key in ("emulators", "small")
+        if served:
             lines += [
                 "`emulator CPU (s)` is the CPU time (user and system, all threads) the emulator's process "
                 "spent during the run, median of the runs. moto serves under one interpreter lock: "
@@ -666,10 +667,6 @@ def write_report(results: list[Result], path: Path, *, quick: bool, elapsed: flo
                 "waited on it, whichever tool sent the requests. Azurite (Node) has helper threads, "
                 "so its CPU time can exceed the run's time.",
                 "",
-            ]
-        served = key in ("emulators", "small")
-        if served:
-            lines += [
                 "| case | tool | time (s) | emulator CPU (s) | rate | peak RSS (MB) | vs reference |",
                 "|---|---|---:|---:|---:|---:|---:|",
             ]

@@ -274,11 +274,10 @@ class S3Store(ClosesOnExit):
                 pool_size=max_pool_connections,
             )
         )
-        if self._rest is None:
-            self._sdk_client()  # a configuration problem shows when the store opens
         if self._rest is not None:  # obstore takes the same keys
             can_sign = importlib.util.find_spec("obstore") is not None
         else:
+            self._sdk_client()  # a configuration problem shows when the store opens
             can_sign = not getattr(credentials, "is_anonymous", False) and _obstore_can_sign(self._session)
         if data_plane == "auto" and not can_sign:
             self._data_plane = "sdk"

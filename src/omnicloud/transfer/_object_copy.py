@@ -1129,7 +1129,7 @@ class _StreamedDownload:
     _MIN_SPLIT = 4  # chunks: never start a stream for less than 32 MiB
     _WINDOW = 0.4  # seconds of a rate measurement, at least
     open_seconds = 0.0  # the longest a range took to open (to answer with its headers)
-    started = 0.0
+    started = 0.0  # when the first stream was launched
 
     def __init__(self, copy: _ObjectCopy, store_chunk: Callable[[int, memoryview], None]) -> None:
         self.copy = copy
@@ -1162,7 +1162,7 @@ class _StreamedDownload:
 
         self.storers = ThreadPoolExecutor(limit, thread_name_prefix="omnicloud-store")
         try:
-            opened = self.started = time.monotonic()
+            self.started = time.monotonic()
             launch()
             # A second stream at once when the first range opened quickly (Azurite, real clouds).
             # Where opening a range is slow (moto re-reads the whole object for each one), the
@@ -1170,7 +1170,7 @@ class _StreamedDownload:
             if (
                 limit > 1
                 and self._warm_up(futures)
-                and time.monotonic() - opened <= self._QUICK_OPEN
+                and time.monotonic() - self.started <= self._QUICK_OPEN
                 and launch()
                 and not self._warm_up(futures)
             ):
